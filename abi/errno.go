@@ -11,7 +11,7 @@ const (
 	EINVAL       Errno = 2  // an argument is invalid (bad flag, empty name, bad UTF-8, ...)
 	E2BIG        Errno = 3  // the result does not fit the buffer; its length was written, fetch it with result_take
 	ENOENT       Errno = 4  // no such key, value, topic value, timer or module
-	EPERM        Errno = 5  // not allowed: a sys/ topic, or a capability the module lacks
+	EPERM        Errno = 5  // not allowed: publishing or declaring under sys/
 	EAGAIN       Errno = 6  // backpressure: a subscriber's queue stayed full; copies were dropped and counted
 	ETIMEDOUT    Errno = 7  // the operation did not finish in time (call, backpressure wait)
 	ENAMETOOLONG Errno = 8  // a topic, key or module name is too long

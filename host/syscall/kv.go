@@ -1,0 +1,69 @@
+package syscall
+
+import (
+	"github.com/p-kernel/p-kernel/abi"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// kvGet(key, key_len, buf, cap, len_out).
+func kvGet(h Host, mem api.Memory, a []uint64) abi.Errno {
+	k, e := readKey(mem, u32(a[0]), u32(a[1]))
+	if e != abi.OK {
+		return e
+	}
+	if _, ok := mem.Read(u32(a[4]), 4); !ok {
+		return abi.EFAULT
+	}
+	v, e := h.KVGet(k)
+	if e != abi.OK {
+		return e
+	}
+	return writeResult(mem, h.Kept(), v, u32(a[2]), u32(a[3]), u32(a[4]))
+}
+
+// kvPut(key, key_len, val, val_len).
+func kvPut(h Host, mem api.Memory, a []uint64) abi.Errno {
+	k, e := readKey(mem, u32(a[0]), u32(a[1]))
+	if e != abi.OK {
+		return e
+	}
+	if u32(a[3]) > abi.MaxValueLen {
+		return abi.EMSGSIZE
+	}
+	v, e := read(mem, u32(a[2]), u32(a[3]))
+	if e != abi.OK {
+		return e
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return h.KVPut(k, v)
+}
+
+// kvDelete(key, key_len).
+func kvDelete(h Host, mem api.Memory, a []uint64) abi.Errno {
+	k, e := readKey(mem, u32(a[0]), u32(a[1]))
+	if e != abi.OK {
+		return e
+	}
+	return h.KVDelete(k)
+}
+
+// kvList(prefix, prefix_len, buf, cap, len_out).
+func kvList(h Host, mem api.Memory, a []uint64) abi.Errno {
+	if u32(a[1]) > abi.MaxKeyLen {
+		return abi.ENAMETOOLONG
+	}
+	p, e := read(mem, u32(a[0]), u32(a[1]))
+	if e != abi.OK {
+		return e
+	}
+	if _, ok := mem.Read(u32(a[4]), 4); !ok {
+		return abi.EFAULT
+	}
+	keys, e := h.KVList(p)
+	if e != abi.OK {
+		return e
+	}
+	return writeResult(mem, h.Kept(), abi.AppendList(nil, keys...), u32(a[2]), u32(a[3]), u32(a[4]))
+}
