@@ -62,15 +62,16 @@ const (
 // Limits enforced by the host. A syscall that exceeds one returns the Errno
 // named beside it.
 const (
-	MaxTopicLen   = 255        // ENAMETOOLONG
-	MaxPayload    = 4 << 20    // EMSGSIZE; messages, call requests and replies, snapshots
-	MaxKeyLen     = 1024       // ENAMETOOLONG
-	MaxValueLen   = 4 << 20    // EMSGSIZE
-	MaxModuleName = 64         // ENAMETOOLONG
-	MaxTimers     = 1024       // ENOMEM: live timers per module
-	MaxSubs       = 1024       // ENOMEM: subscriptions per module
-	MaxLogLen     = 16 << 10   // longer log messages are truncated, not refused
-	MinTimer      = 1_000_000  // ns; shorter delays and periods are raised to 1 ms
-	MaxSnapshot   = MaxPayload // EMSGSIZE from snapshot_write
-	SysTopicRoot  = "sys/"     // topics under it are published by the host only (EPERM)
+	MaxTopicLen    = 255        // ENAMETOOLONG
+	MaxPayload     = 4 << 20    // EMSGSIZE; messages, call requests and replies, snapshots
+	MaxKeyLen      = 1024       // ENAMETOOLONG
+	MaxValueLen    = 4 << 20    // EMSGSIZE
+	MaxModuleName  = 64         // ENAMETOOLONG
+	MaxTimers      = 1024       // ENOMEM: live timers per module
+	MaxSubs        = 1024       // ENOMEM: subscriptions per module
+	MaxLogLen      = 16 << 10   // longer log messages are truncated, not refused
+	MinTimer       = 1_000_000  // ns; shorter delays and periods are raised to 1 ms
+	MaxSnapshot    = MaxPayload // EMSGSIZE from snapshot_write
+	MinEventBuffer = 16         // EINVAL from event_buffer below this (0 unregisters)
+	SysTopicRoot   = "sys/"     // topics under it are published by the host only (EPERM)
 )

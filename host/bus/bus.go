@@ -466,3 +466,31 @@ func (b *Bus) Totals() Totals {
 	b.mu.RUnlock()
 	return Totals{n, b.published.Load(), b.delivered.Load(), b.dropped.Load()}
 }
+
+// Renotify sends s a retained notification for every latest topic with a
+// value that its subscriptions match (after s lost its state).
+func (b *Bus) Renotify(s Subscriber) {
+	b.mu.RLock()
+	st := b.subs[s]
+	var ts []*Topic
+	if st != nil {
+		for _, t := range b.topics {
+			if t.Kind != abi.KindLatest {
+				continue
+			}
+			for _, p := range st.patterns {
+				if p.match(t.Name) {
+					ts = append(ts, t)
+					break
+				}
+			}
+		}
+	}
+	b.mu.RUnlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	for _, t := range ts {
+		if _, _, ok := t.Value(); ok {
+			s.Notify(t, true)
+		}
+	}
+}

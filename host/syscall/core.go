@@ -26,7 +26,7 @@ func eventBuffer(h Host, _ api.Memory, a []uint64) abi.Errno {
 
 // snapshotWrite(ptr, len).
 func snapshotWrite(h Host, mem api.Memory, a []uint64) abi.Errno {
-	if a[1] > abi.MaxSnapshot {
+	if u32(a[1]) > abi.MaxSnapshot {
 		return abi.EMSGSIZE
 	}
 	b, e := read(mem, u32(a[0]), u32(a[1]))

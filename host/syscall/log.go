@@ -57,7 +57,7 @@ func clockNow(h Host, mem api.Memory, a []uint64) abi.Errno {
 
 // randomFill(buf, len).
 func randomFill(_ Host, mem api.Memory, a []uint64) abi.Errno {
-	if a[1] > abi.MaxPayload {
+	if u32(a[1]) > abi.MaxPayload {
 		return abi.EMSGSIZE
 	}
 	b, e := read(mem, u32(a[0]), u32(a[1]))
