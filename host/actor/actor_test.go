@@ -11,10 +11,10 @@ import (
 
 	"github.com/p-kernel/p-kernel/abi"
 	"github.com/p-kernel/p-kernel/host/bus"
-	"github.com/p-kernel/p-kernel/host/internal/wasmbuild"
 	"github.com/p-kernel/p-kernel/host/runtime"
 	"github.com/p-kernel/p-kernel/host/store"
 	"github.com/p-kernel/p-kernel/host/syscall"
+	"github.com/p-kernel/p-kernel/host/wasmbuild"
 )
 
 const echoPkg = "./tests/guests/echo"
@@ -30,7 +30,7 @@ func newEnv(t *testing.T, p Policy) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	rt, err := runtime.New(ctx, runtime.Config{CacheDir: filepath.Join(dir, "cache"), HostModules: syscall.Instantiate})
+	rt, err := runtime.New(ctx, runtime.Config{CacheDir: wasmbuild.SharedCacheDir(), HostModules: syscall.Instantiate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,9 @@ func topicGet(h Host, mem api.Memory, a []uint64) abi.Errno {
 	if e != abi.OK {
 		return e
 	}
+	if e := checkResult(mem, u32(a[2]), u32(a[3]), u32(a[4])); e != abi.OK {
+		return e
+	}
 	if _, ok := mem.Read(u32(a[5]), 8); !ok {
 		return abi.EFAULT
 	}

@@ -20,8 +20,8 @@ func call(h Host, mem api.Memory, a []uint64) abi.Errno {
 	if e != abi.OK {
 		return e
 	}
-	if _, ok := mem.Read(u32(a[6]), 4); !ok {
-		return abi.EFAULT
+	if e := checkResult(mem, u32(a[4]), u32(a[5]), u32(a[6])); e != abi.OK {
+		return e
 	}
 	timeout := time.Duration(int32(u32(a[7]))) * time.Millisecond
 	reply, e := h.Call(name, req, timeout)

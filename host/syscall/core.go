@@ -20,7 +20,13 @@ func resultTake(h Host, mem api.Memory, a []uint64) abi.Errno {
 }
 
 // eventBuffer(ptr, cap).
-func eventBuffer(h Host, _ api.Memory, a []uint64) abi.Errno {
+func eventBuffer(h Host, mem api.Memory, a []uint64) abi.Errno {
+	if c := u32(a[1]); c != 0 && c < abi.MinEventBuffer {
+		return abi.EINVAL
+	}
+	if _, e := read(mem, u32(a[0]), u32(a[1])); e != abi.OK {
+		return e
+	}
 	return h.SetEventBuffer(u32(a[0]), u32(a[1]))
 }
 

@@ -11,8 +11,8 @@ func kvGet(h Host, mem api.Memory, a []uint64) abi.Errno {
 	if e != abi.OK {
 		return e
 	}
-	if _, ok := mem.Read(u32(a[4]), 4); !ok {
-		return abi.EFAULT
+	if e := checkResult(mem, u32(a[2]), u32(a[3]), u32(a[4])); e != abi.OK {
+		return e
 	}
 	v, e := h.KVGet(k)
 	if e != abi.OK {
@@ -58,8 +58,8 @@ func kvList(h Host, mem api.Memory, a []uint64) abi.Errno {
 	if e != abi.OK {
 		return e
 	}
-	if _, ok := mem.Read(u32(a[4]), 4); !ok {
-		return abi.EFAULT
+	if e := checkResult(mem, u32(a[2]), u32(a[3]), u32(a[4])); e != abi.OK {
+		return e
 	}
 	keys, e := h.KVList(p)
 	if e != abi.OK {

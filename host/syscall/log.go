@@ -10,14 +10,13 @@ import (
 
 // logRecord(level, msg, msg_len, attrs, attrs_len).
 func logRecord(h Host, mem api.Memory, a []uint64) abi.Errno {
-	n := u32(a[2])
-	trunc := n > abi.MaxLogLen
-	if trunc {
-		n = abi.MaxLogLen
-	}
-	msg, e := read(mem, u32(a[1]), n)
+	msg, e := read(mem, u32(a[1]), u32(a[2]))
 	if e != abi.OK {
 		return e
+	}
+	trunc := len(msg) > abi.MaxLogLen
+	if trunc {
+		msg = msg[:abi.MaxLogLen]
 	}
 	raw, e := read(mem, u32(a[3]), u32(a[4]))
 	if e != abi.OK {

@@ -63,12 +63,24 @@ func readKey(mem api.Memory, ptr, n uint32) ([]byte, abi.Errno) {
 	return read(mem, ptr, n)
 }
 
+// checkResult checks the output ranges of a variable-length result: len_out
+// and the whole of buf[0:cap] must be inside guest memory (abi/README.md: a
+// pointer/length pair not wholly inside guest memory gives EFAULT). Syscalls
+// call it before asking the Host, so a bad buffer does not cost the operation.
+func checkResult(mem api.Memory, buf, cap, lenOut uint32) abi.Errno {
+	if _, ok := mem.Read(lenOut, 4); !ok {
+		return abi.EFAULT
+	}
+	_, e := read(mem, buf, cap)
+	return e
+}
+
 // writeResult implements the variable-length result convention of
 // abi/README.md: fit → write and OK; too big → keep it, write the needed
 // length and E2BIG. Nothing is written when any range is bad.
 func writeResult(mem api.Memory, k *Kept, data []byte, buf, cap, lenOut uint32) abi.Errno {
-	if _, ok := mem.Read(lenOut, 4); !ok {
-		return abi.EFAULT
+	if e := checkResult(mem, buf, cap, lenOut); e != abi.OK {
+		return e
 	}
 	if uint64(len(data)) > uint64(cap) {
 		k.data, k.ok = data, true

@@ -70,15 +70,18 @@ func wrap(h handler) api.GoModuleFunc {
 			stack[0] = uint64(abi.ESTATE)
 			return
 		}
-		stack[0] = uint64(call1(h, host, mod.Memory(), stack))
+		// ExportedMemory, not Memory: wazero's Memory returns a typed nil
+		// for a module without one, which would defeat call1's nil check.
+		stack[0] = uint64(call1(h, host, mod.ExportedMemory(abi.ExportMemory), stack))
 	}
 }
 
 func call1(h handler, host Host, mem api.Memory, args []uint64) (e abi.Errno) {
 	defer func() {
 		if r := recover(); r != nil {
-			host.Log(8, "syscall panicked (host bug)", nil)
 			e = abi.EIO
+			defer func() { recover() }() // the Host's Log may panic too
+			host.Log(8, "syscall panicked (host bug)", nil)
 		}
 	}()
 	if mem == nil {
@@ -94,6 +97,9 @@ func Invoke(name string, h Host, mem api.Memory, args []uint64) abi.Errno {
 	hd := handlers[name]
 	if !ok || hd == nil {
 		return abi.EINVAL
+	}
+	if h == nil {
+		return abi.ESTATE // as a guest call with no Host in its context
 	}
 	stack := make([]uint64, max(len(s.Params), 1))
 	copy(stack, args)

@@ -34,7 +34,7 @@ var (
 	initFn     func() error
 	snapshotFn func() []byte
 	restoreFn  func([]byte) error
-	callFn     func(from string, req []byte) ([]byte, error)
+	callFn     func(c abi.Call) abi.Errno // set by HandleCall, so call_reply is imported only when used
 	startFn    func(reason uint32)
 	stopFn     func(reason uint32)
 	exact      = map[string][]func(Message){}
@@ -221,7 +221,15 @@ func Call(module string, req []byte, timeout time.Duration) ([]byte, error) {
 // HandleCall registers the handler for calls from other modules (and from
 // `pkhost module call`). A returned error reaches the caller as
 // abi.ECALLFAILED.
-func HandleCall(fn func(from string, req []byte) ([]byte, error)) { callFn = fn }
+func HandleCall(fn func(from string, req []byte) ([]byte, error)) {
+	callFn = func(c abi.Call) abi.Errno {
+		reply, err := fn(c.From, c.Request)
+		if err != nil {
+			return errnoOf(err)
+		}
+		return abi.Errno(sysCallReply(int64(c.ID), bptr(reply), uint32(len(reply))))
+	}
+}
 
 // Self returns this instance's self_info JSON.
 func Self() ([]byte, error) { return result(sysSelfInfo) }
@@ -288,11 +296,7 @@ func dispatch(kind abi.EventKind, b []byte) abi.Errno {
 		if callFn == nil {
 			return abi.ENOENT
 		}
-		reply, err := callFn(c.From, c.Request)
-		if err != nil {
-			return errnoOf(err)
-		}
-		return abi.Errno(sysCallReply(int64(c.ID), bptr(reply), uint32(len(reply))))
+		return callFn(c)
 	case abi.EventLifecycle:
 		l, err := abi.DecodeLifecycle(b)
 		if err != nil {

@@ -50,8 +50,9 @@ func pkInit() uint32 {
 	if initFn == nil {
 		return 0
 	}
+	// Errors are not logged here: that would import log into every module.
+	// The host reports a failed pk_init with its errno.
 	if err := initFn(); err != nil {
-		Error("init failed", "err", err.Error())
 		return uint32(errnoOf(err))
 	}
 	return 0
@@ -88,7 +89,6 @@ func pkRestore(ptr unsafe.Pointer, n uint32) uint32 {
 		return 0
 	}
 	if err := restoreFn(b); err != nil {
-		Error("restore failed", "err", err.Error())
 		return uint32(errnoOf(err))
 	}
 	return 0

@@ -108,3 +108,13 @@ func GoBytes(pkg, ldflags string) ([]byte, error) {
 // Tag returns ldflags that set main.tag, to build distinct versions of a
 // test guest.
 func Tag(tag string) string { return "-X main.tag=" + strings.TrimSpace(tag) }
+
+// SharedCacheDir is a compilation cache directory shared by the tests of one
+// machine, so each distinct guest is compiled to machine code once per run
+// rather than once per test. Set PKHOST_TEST_CACHE to move it.
+func SharedCacheDir() string {
+	if d := os.Getenv("PKHOST_TEST_CACHE"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "pk-test-compile-cache")
+}

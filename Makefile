@@ -1,0 +1,48 @@
+# p-kernel build. Two commands matter: `make run` and `make test`.
+GO       ?= go
+BIN      := bin/pkhost
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/p-kernel/p-kernel/host/node.Version=$(VERSION)
+MODULES  := $(notdir $(wildcard modules/*))
+EMBEDDED := $(MODULES:%=host/embed/wasm/%.wasm)
+WASIP1   := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
+
+.PHONY: all run test modules build vet guest-vet fmt-check clean bench
+
+all: build
+
+# First-party modules, compiled to wasm and embedded into pkhost.
+host/embed/wasm/%.wasm: FORCE
+	$(WASIP1) $(GO) build -buildmode=c-shared -trimpath -o $@ ./modules/$*
+
+modules: $(EMBEDDED)
+
+build: modules
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./host/cmd/pkhost
+
+# Start a node on the default data directory (Ctrl-C stops it cleanly).
+run: build
+	./$(BIN) run $(ARGS)
+
+vet: guest-vet
+	$(GO) vet ./...
+
+# `go vet ./...` on the host skips wasip1-only packages; vet them for wasip1.
+guest-vet:
+	$(WASIP1) $(GO) vet ./abi/... ./sdk/go/... ./modules/... ./tests/guests/... ./examples/prefilter/...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Every test. Guest modules are built first; tests build their own test
+# guests and the pkhost binary as they run.
+test: modules fmt-check vet
+	$(GO) test -count=1 -timeout 15m ./...
+
+bench: modules
+	./bench/run.sh
+
+clean:
+	rm -rf bin $(EMBEDDED)
+
+FORCE:

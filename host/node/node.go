@@ -1,0 +1,342 @@
+// Package node assembles one p-kernel node (tailscale's tsd in spirit): the
+// data directory and identity, the wasm runtime with the pk syscalls, the
+// bus, the durable store, the actor system, the first-party modules, and the
+// modules the node ran before it stopped. It is the only package that knows
+// every subsystem; the control API and the command sit on top of it.
+//
+// A Node is safe for concurrent use. Imports: every host package, abi.
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/p-kernel/p-kernel/abi"
+	"github.com/p-kernel/p-kernel/host/actor"
+	"github.com/p-kernel/p-kernel/host/bus"
+	"github.com/p-kernel/p-kernel/host/embed"
+	"github.com/p-kernel/p-kernel/host/runtime"
+	"github.com/p-kernel/p-kernel/host/store"
+	"github.com/p-kernel/p-kernel/host/syscall"
+	"github.com/zeebo/blake3"
+)
+
+// Version is the pkhost version, set at link time with
+// -ldflags "-X github.com/p-kernel/p-kernel/host/node.Version=...".
+var Version = "dev"
+
+// Config configures a node. DataDir is required.
+type Config struct {
+	DataDir     string
+	Logger      *slog.Logger
+	Interpreter bool // force wazero's interpreter
+	// NoEmbedded skips the first-party modules (tests).
+	NoEmbedded bool
+	// CompileCacheDir holds compiled machine code (default
+	// <DataDir>/cache/compiled). Nodes may share one.
+	CompileCacheDir string
+	Policy     actor.Policy
+}
+
+// Node is one running pkhost.
+type Node struct {
+	cfg   Config
+	id    string
+	log   *slog.Logger
+	start time.Time
+	rt    *runtime.Runtime
+	bus   *bus.Bus
+	store *store.Store
+	sys   *actor.System
+}
+
+// New opens the data directory and starts the node's subsystems and modules.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: no data directory")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if cfg.CompileCacheDir == "" {
+		cfg.CompileCacheDir = filepath.Join(cfg.DataDir, "cache", "compiled")
+	}
+	n := &Node{cfg: cfg, start: time.Now()}
+	id, err := loadIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.id = id
+	n.log = cfg.Logger.With("node", id)
+	n.store, err = store.Open(filepath.Join(cfg.DataDir, "state.db"))
+	if err != nil {
+		return nil, err
+	}
+	n.rt, err = runtime.New(ctx, runtime.Config{
+		CacheDir:    cfg.CompileCacheDir,
+		Interpreter: cfg.Interpreter,
+		HostModules: syscall.Instantiate,
+		Logger:      n.log,
+	})
+	if err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	n.bus = bus.New()
+	n.sys = actor.New(actor.Config{
+		NodeID: id, Runtime: n.rt, Bus: n.bus, Store: n.store, Logger: n.log,
+		Status: func() []byte { b, _ := json.Marshal(n.Status()); return b },
+		Policy: cfg.Policy,
+	})
+	n.publishNode()
+	n.restoreModules(ctx)
+	if !cfg.NoEmbedded {
+		n.loadEmbedded(ctx)
+	}
+	return n, nil
+}
+
+// ID is the node id, derived from its Ed25519 public key.
+func (n *Node) ID() string { return n.id }
+
+// Bus is the node's message bus.
+func (n *Node) Bus() *bus.Bus { return n.bus }
+
+// Actors is the node's actor system.
+func (n *Node) Actors() *actor.System { return n.sys }
+
+// DataDir is the node's data directory.
+func (n *Node) DataDir() string { return n.cfg.DataDir }
+
+// Close stops every module (their final snapshots are saved) and closes the
+// runtime and the store.
+func (n *Node) Close(ctx context.Context) error {
+	n.sys.Close(ctx)
+	err := n.rt.Close(ctx)
+	return errors.Join(err, n.store.Close())
+}
+
+// loadIdentity reads or creates the node's Ed25519 key. The id is the
+// first 80 bits of BLAKE3(public key) in lowercase base32.
+func loadIdentity(dir string) (string, error) {
+	path := filepath.Join(dir, "identity.key")
+	seed, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		seed = make([]byte, ed25519.SeedSize)
+		rand.Read(seed)
+		if err := writeFileAtomic(path, seed, 0o600); err != nil {
+			return "", fmt.Errorf("identity: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("identity: %w", err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return "", fmt.Errorf("identity: %s is %d bytes, want %d (corrupt? move it away to get a new identity)", path, len(seed), ed25519.SeedSize)
+	}
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	sum := blake3.Sum256(pub)
+	return "n" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10])), nil
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// publishNode sets sys/node, the node's identity record.
+func (n *Node) publishNode() {
+	b, _ := json.Marshal(map[string]any{"id": n.id, "version": Version, "abi": fmt.Sprintf("%d.%d", abi.Major, abi.Minor),
+		"go": goruntime.Version(), "os": goruntime.GOOS, "arch": goruntime.GOARCH})
+	n.bus.Publish(nil, "sys/node", b, abi.KindLatest, 0)
+}
+
+// record is what the store keeps per loaded module.
+type record struct {
+	Manifest actor.Manifest `json:"manifest"`
+	Embedded bool           `json:"embedded,omitempty"`
+	Disabled bool           `json:"disabled,omitempty"` // an embedded module the user unloaded
+}
+
+func (n *Node) saveRecord(r record) error {
+	b, _ := json.Marshal(r)
+	return n.store.Put(store.NSManifests, []byte(r.Manifest.Name), b)
+}
+
+func (n *Node) records() map[string]record {
+	out := map[string]record{}
+	keys, _ := n.store.Keys(store.NSManifests, nil)
+	for _, k := range keys {
+		b, err := n.store.Get(store.NSManifests, k)
+		var r record
+		if err == nil && json.Unmarshal(b, &r) == nil {
+			out[string(k)] = r
+		}
+	}
+	return out
+}
+
+// restoreModules starts the modules the node ran when it stopped, each from
+// its saved snapshot.
+func (n *Node) restoreModules(ctx context.Context) {
+	for name, r := range n.records() {
+		if r.Disabled {
+			continue
+		}
+		wasm, err := n.store.Get(store.NSModules, []byte(r.Manifest.Version))
+		if err != nil {
+			n.log.Error("cannot restore module: bytes missing", "module", name, "version", r.Manifest.Version, "err", err)
+			continue
+		}
+		snap, _ := n.store.Get(store.NSSnapshots, []byte(name))
+		if _, err := n.sys.Load(ctx, r.Manifest, wasm, snap); err != nil {
+			n.log.Error("cannot restore module", "module", name, "err", err)
+			continue
+		}
+		n.log.Info("module restored", "module", name, "version", r.Manifest.Version[:12], "state_bytes", len(snap))
+	}
+}
+
+// loadEmbedded starts first-party modules not already running (a user's
+// swapped version, restored above, wins) and not disabled by an unload.
+func (n *Node) loadEmbedded(ctx context.Context) {
+	recs := n.records()
+	have := map[string]bool{}
+	for _, m := range embed.Modules() {
+		have[m.Name] = true
+		if r, ok := recs[m.Name]; ok && (r.Disabled || !r.Embedded) {
+			continue
+		}
+		if _, err := n.sys.Get(m.Name); err == nil {
+			continue
+		}
+		if _, err := n.load(ctx, actor.Manifest{Name: m.Name, Grants: m.Grants}, m.Wasm, true); err != nil {
+			n.log.Error("first-party module failed to start", "module", m.Name, "err", err)
+		}
+	}
+	for _, name := range embed.Expected() {
+		if !have[name] {
+			n.log.Warn("first-party module not embedded in this binary (build with make)", "module", name)
+		}
+	}
+}
+
+// Load starts a module from its bytes and remembers it across restarts.
+func (n *Node) Load(ctx context.Context, m actor.Manifest, wasm []byte) (actor.Status, error) {
+	return n.load(ctx, m, wasm, false)
+}
+
+func (n *Node) load(ctx context.Context, m actor.Manifest, wasm []byte, embedded bool) (actor.Status, error) {
+	m.Version = runtime.HashOf(wasm).String()
+	if err := n.store.Put(store.NSModules, []byte(m.Version), wasm); err != nil {
+		return actor.Status{}, err
+	}
+	// A fresh load starts from no state; a stale snapshot of an earlier
+	// module with this name must not leak into it.
+	n.store.Delete(store.NSSnapshots, []byte(m.Name))
+	a, err := n.sys.Load(ctx, m, wasm, nil)
+	if err != nil {
+		return actor.Status{}, err
+	}
+	st := a.Status()
+	m.Grants = st.Grants
+	if err := n.saveRecord(record{Manifest: m, Embedded: embedded}); err != nil {
+		return st, err
+	}
+	n.log.Info("module loaded", "module", m.Name, "version", m.Version[:12])
+	return st, nil
+}
+
+// Swap hot-swaps a running module to new bytes. Manifest fields left zero
+// keep their current values.
+func (n *Node) Swap(ctx context.Context, m actor.Manifest, wasm []byte) (actor.SwapResult, error) {
+	cur, ok := n.records()[m.Name]
+	if ok {
+		m = merge(cur.Manifest, m)
+	}
+	m.Version = runtime.HashOf(wasm).String()
+	if err := n.store.Put(store.NSModules, []byte(m.Version), wasm); err != nil {
+		return actor.SwapResult{}, err
+	}
+	res, err := n.sys.Swap(ctx, m, wasm)
+	if err != nil {
+		return res, err
+	}
+	if err := n.saveRecord(record{Manifest: m}); err != nil {
+		return res, err
+	}
+	n.log.Info("module swapped", "module", m.Name, "from", res.From[:12], "to", res.To[:12], "pause", res.Pause)
+	return res, nil
+}
+
+func merge(cur, m actor.Manifest) actor.Manifest {
+	if len(m.Grants) == 0 {
+		m.Grants = cur.Grants
+	}
+	if m.MemoryMiB == 0 {
+		m.MemoryMiB = cur.MemoryMiB
+	}
+	if m.BudgetMS == 0 {
+		m.BudgetMS = cur.BudgetMS
+	}
+	if m.Mailbox == 0 {
+		m.Mailbox = cur.Mailbox
+	}
+	if m.CheckpointMS == 0 {
+		m.CheckpointMS = cur.CheckpointMS
+	}
+	return m
+}
+
+// Unload stops a module and forgets it; purge also deletes its key-value
+// store. Unloading a first-party module keeps it unloaded across restarts.
+func (n *Node) Unload(ctx context.Context, name string, purge bool) error {
+	if err := n.sys.Unload(ctx, name); err != nil {
+		return err
+	}
+	r, ok := n.records()[name]
+	if ok && r.Embedded {
+		r.Disabled = true
+		n.saveRecord(r)
+	} else {
+		n.store.Delete(store.NSManifests, []byte(name))
+	}
+	if purge {
+		return n.store.DropNamespace(store.KV(name))
+	}
+	return nil
+}
+
+// StatusJSON is Status for the control API.
+func (n *Node) StatusJSON() any { return n.Status() }
+
+// Manifest is the module manifest (re-exported for callers of Load).
+type Manifest = actor.Manifest

@@ -1,0 +1,61 @@
+package node
+
+import (
+	"fmt"
+	goruntime "runtime"
+	"time"
+
+	"github.com/p-kernel/p-kernel/abi"
+	"github.com/p-kernel/p-kernel/host/actor"
+	"github.com/p-kernel/p-kernel/host/bus"
+)
+
+// Status is the document behind `pkhost status --json` and node_status.
+type Status struct {
+	Node    NodeInfo          `json:"node"`
+	Modules []actor.Status    `json:"modules"`
+	Topics  []bus.TopicStatus `json:"topics"`
+	Bus     bus.Totals        `json:"bus"`
+}
+
+// NodeInfo describes the node itself.
+type NodeInfo struct {
+	ID         string  `json:"id"`
+	Version    string  `json:"version"`
+	ABI        string  `json:"abi"`
+	DataDir    string  `json:"data_dir"`
+	UptimeSec  float64 `json:"uptime_s"`
+	Engine     string  `json:"engine"`
+	Go         string  `json:"go"`
+	Platform   string  `json:"platform"`
+	HeapBytes  uint64  `json:"heap_bytes"`
+	SysBytes   uint64  `json:"sys_bytes"`
+	GuestBytes uint64  `json:"guest_bytes"`
+	Goroutines int     `json:"goroutines"`
+}
+
+// Status reports the node, its modules and topics.
+func (n *Node) Status() Status {
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	mods := n.sys.Statuses()
+	var guest uint64
+	for _, m := range mods {
+		guest += m.MemoryBytes
+	}
+	engine := "compiler"
+	if n.cfg.Interpreter || (goruntime.GOARCH != "amd64" && goruntime.GOARCH != "arm64") {
+		engine = "interpreter"
+	}
+	return Status{
+		Node: NodeInfo{
+			ID: n.id, Version: Version, ABI: fmt.Sprintf("%d.%d", abi.Major, abi.Minor), DataDir: n.cfg.DataDir,
+			UptimeSec: time.Since(n.start).Seconds(), Engine: engine, Go: goruntime.Version(),
+			Platform: goruntime.GOOS + "/" + goruntime.GOARCH, HeapBytes: ms.HeapAlloc, SysBytes: ms.Sys,
+			GuestBytes: guest, Goroutines: goruntime.NumGoroutine(),
+		},
+		Modules: mods,
+		Topics:  n.bus.Topics(),
+		Bus:     n.bus.Totals(),
+	}
+}
