@@ -347,7 +347,7 @@ func (a *Actor) prepare(mod *runtime.Module, m Manifest) (*instance, error) {
 	in.rt = rti
 	e, err := rti.Init()
 	if err == nil && e != abi.OK {
-		err = fmt.Errorf("pk_init returned %s", e.Name())
+		err = fmt.Errorf("%w: pk_init returned %s", ErrStartFailed, e.Name())
 	}
 	if err != nil {
 		in.close()
@@ -367,7 +367,7 @@ func (a *Actor) restoreInto(in *instance, snap []byte) error {
 	}
 	e, err := in.rt.Restore(snap)
 	if err == nil && e != abi.OK {
-		err = fmt.Errorf("pk_restore returned %s", e.Name())
+		err = fmt.Errorf("%w: pk_restore returned %s", ErrStartFailed, e.Name())
 	}
 	if err != nil {
 		return fmt.Errorf("restore (%d bytes): %w", len(snap), err)

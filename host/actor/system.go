@@ -20,6 +20,8 @@ var (
 	ErrExists   = errors.New("module already loaded")
 	ErrNotFound = errors.New("no such module")
 	ErrStopped  = errors.New("module stopped")
+	// ErrStartFailed wraps a guest's non-zero pk_init or pk_restore result.
+	ErrStartFailed = errors.New("module failed to start")
 )
 
 // Config wires a System to its node.

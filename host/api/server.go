@@ -100,7 +100,7 @@ func fail(w http.ResponseWriter, err error) {
 		errors.Is(err, runtime.ErrNotGranted), errors.Is(err, runtime.ErrUnknownImport),
 		errors.Is(err, runtime.ErrMissingExport), errors.Is(err, runtime.ErrMemoryLimit),
 		errors.Is(err, runtime.ErrTrap), errors.Is(err, runtime.ErrExit), errors.Is(err, runtime.ErrBudget),
-		errors.Is(err, errBadRequest):
+		errors.Is(err, actor.ErrStartFailed), errors.Is(err, errBadRequest):
 		code = http.StatusUnprocessableEntity
 	}
 	writeJSON(w, code, body)

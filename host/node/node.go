@@ -46,7 +46,7 @@ type Config struct {
 	// CompileCacheDir holds compiled machine code (default
 	// <DataDir>/cache/compiled). Nodes may share one.
 	CompileCacheDir string
-	Policy     actor.Policy
+	Policy          actor.Policy
 }
 
 // Node is one running pkhost.

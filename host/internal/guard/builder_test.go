@@ -17,31 +17,23 @@ const (
 	tI64 = 0x7e
 )
 
-// Opcodes used by the fixtures (block, loop, if and end are in opcodes.go).
+// Opcodes used by the fixtures, besides those in opcodes.go.
 const (
-	opUnreachable = 0x00
-	opElse        = 0x05
-	opBr          = 0x0c
-	opBrIf        = 0x0d
-	opBrTable     = 0x0e
-	opReturn      = 0x0f
-	opCall        = 0x10
-	opCallInd     = 0x11
-	opDrop        = 0x1a
-	opLocalGet    = 0x20
-	opLocalSet    = 0x21
-	opLocalTee    = 0x22
-	opMemorySize  = 0x3f
-	opMemoryGrow  = 0x40
-	opI32Const    = 0x41
-	opI32Eqz      = 0x45
-	opI32GeU      = 0x4f
-	opI32Add      = 0x6a
-	opI32Sub      = 0x6b
-	opI32Mul      = 0x6c
-	opI32Xor      = 0x73
-	opI32Rotl     = 0x77
-	blockEmpty    = 0x40
+	opElse       = 0x05
+	opBr         = 0x0c
+	opBrIf       = 0x0d
+	opBrTable    = 0x0e
+	opReturn     = 0x0f
+	opCall       = 0x10
+	opCallInd    = 0x11
+	opLocalSet   = 0x21
+	opMemorySize = 0x3f
+	opMemoryGrow = 0x40
+	opI32GeU     = 0x4f
+	opI32Sub     = 0x6b
+	opI32Mul     = 0x6c
+	opI32Xor     = 0x73
+	opI32Rotl    = 0x77
 )
 
 func cat(parts ...[]byte) []byte {

@@ -92,8 +92,8 @@ func safeForWazero(bin []byte) bool {
 			if body, err = r.bytes(size, "body"); err != nil {
 				break
 			}
-			locals, lerr := skipLocals(newReader(body, 0, "code"))
-			total += locals
+			decls, lerr := skipLocals(newReader(body, 0, "code"))
+			total += decls.locals
 			err = lerr
 		}
 	}

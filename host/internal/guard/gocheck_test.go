@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ done
 // buildGoGuest compiles testdata/gocheck for wasip1. A missing toolchain
 // fails the test: this is the check that matters most, it must not pass
 // silently.
-func buildGoGuest(t *testing.T) []byte {
+func buildGoGuest(t testing.TB) []byte {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -135,7 +136,9 @@ func TestGoGuest(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+		runtime.GC() // hangs for ever if the guest never returns to Go
+		time.Sleep(20 * time.Millisecond)
 		select {
 		case err := <-done:
 			t.Fatalf("the spinning guest returned: %v", err)

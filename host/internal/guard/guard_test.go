@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -90,12 +91,18 @@ func TestInstrumentExactBytes(t *testing.T) {
 	in := mod{funcs: []fn{{body: cat(b(opLoop, blockEmpty), br(0), b(opEnd, opEnd))}}}.bytes()
 	got := mustInstrument(t, in, Options{})
 
-	check := b(0x23, 0x00, opIf, blockEmpty, opUnreachable, opEnd)
-	body := cat(vec(), check, b(opLoop, blockEmpty), check, br(0), b(opEnd, opEnd))
+	// Written out by hand: flag is global 0, ticks global 1, the added
+	// local is local 0 and the yield table is table 0.
+	flagCheck := b(0x23, 0x00, 0x04, 0x40, 0x00, 0x0b)
+	yieldCheck := b(0x41, 0xff, 0x07, 0x71, 0x45, 0x04, 0x40, 0xd0, 0x70, 0x41, 0x00, 0xfc, 0x0f, 0x00, 0x1a, 0x0b)
+	entry := cat(flagCheck, b(0x23, 0x01, 0x41, 0x01, 0x6a, 0x22, 0x00, 0x24, 0x01, 0x20, 0x00), yieldCheck)
+	loop := cat(flagCheck, b(0x20, 0x00, 0x41, 0x01, 0x6a, 0x22, 0x00), yieldCheck)
+	body := cat(b(0x01, 0x01, 0x7f), entry, b(opLoop, blockEmpty), loop, br(0), b(opEnd, opEnd))
 	want := module(
 		sec(secType, vec(funcType(nil, nil))),
 		sec(secFunction, vec(u32(0))),
-		sec(secGlobal, vec(interruptGlobal)),
+		sec(secTable, vec(b(0x70, 0x01, 0x00, 0x00))),
+		sec(secGlobal, vec(b(0x7f, 0x01, 0x41, 0x00, 0x0b), b(0x7f, 0x01, 0x41, 0x00, 0x0b))),
 		sec(secExport, vec(cat(str(InterruptGlobal), b(0x03, 0x00)))),
 		sec(secCode, vec(cat(u32(uint32(len(body))), body))),
 	)
@@ -104,33 +111,41 @@ func TestInstrumentExactBytes(t *testing.T) {
 	}
 }
 
-func TestInstrumentGlobalIndexAfterImportsAndGlobals(t *testing.T) {
+func TestInstrumentIndices(t *testing.T) {
 	imports := vec(
-		cat(str("env"), str("f"), b(0x00), u32(0)),      // a function: shifts function indices only
-		cat(str("env"), str("g0"), b(0x03, tI32, 0x00)), // imported global 0
-		cat(str("env"), str("g1"), b(0x03, tI64, 0x01)), // imported global 1
+		cat(str("env"), str("f"), b(0x00), u32(0)),         // function 0: shifts function indices only
+		cat(str("env"), str("g0"), b(0x03, tI32, 0x00)),    // global 0
+		cat(str("env"), str("t0"), b(0x01, 0x70, 0x00, 0)), // table 0
+		cat(str("env"), str("g1"), b(0x03, tI64, 0x01)),    // global 1
 	)
 	globals := vec(
-		cat(b(tI32, 0x00), i32c(7), b(opEnd)),
-		cat(b(tI32, 0x01), b(0x23, 0x00, opEnd)), // initialised from imported global 0
+		cat(b(tI32, 0x00), i32c(7), b(opEnd)),    // global 2
+		cat(b(tI32, 0x01), b(0x23, 0x00, opEnd)), // global 3, from imported global 0
 	)
-	body := cat(vec(), b(opEnd))
+	// Two parameters and three declared locals: the added local is 5.
+	body := cat(vec(b(0x02, tI32), b(0x80, 0x00, tI64), b(0x01, tI32)), b(opEnd)) // one count not minimal
 	in := module(
-		sec(secType, vec(funcType(nil, nil))),
+		sec(secType, vec(funcType(nil, nil), funcType(b(tI32, tI64), nil))),
 		sec(secImport, imports),
-		sec(secFunction, vec(u32(0))),
+		sec(secFunction, vec(u32(1))),
+		sec(secTable, vec(b(0x70, 0x00, 0x01))), // table 1
 		sec(secGlobal, globals),
 		sec(secExport, vec(cat(str("run"), b(0x00), u32(1)))),
 		sec(secCode, vec(cat(u32(uint32(len(body))), body))),
 	)
 	got := mustInstrument(t, in, Options{})
 
-	const want = 4 // two imported globals, then two defined ones
-	if !bytes.Contains(got, cat(str(InterruptGlobal), b(0x03), u32(want))) {
-		t.Errorf("export of global %d not found in % x", want, got)
-	}
-	if !bytes.Contains(got, b(0x23, want, opIf, blockEmpty, opUnreachable, opEnd)) {
-		t.Errorf("check of global %d not found in % x", want, got)
+	const flag, ticks, local, table = 4, 5, 5, 2
+	for _, want := range [][]byte{
+		cat(str(InterruptGlobal), b(0x03, flag)),                      // the export
+		b(0x23, flag, opIf, blockEmpty, opUnreachable, opEnd),         // the flag check
+		b(0x23, ticks, 0x41, 0x01, 0x6a, 0x22, local, 0x24, ticks),    // the tick
+		b(0xfc, 0x0f, table),                                          // the yield
+		b(0x04, 0x02, tI32, 0x80, 0x00, tI64, 0x01, tI32, 0x01, tI32), // the declarations
+	} {
+		if !bytes.Contains(got, want) {
+			t.Errorf("% x not found in % x", want, got)
+		}
 	}
 }
 
@@ -175,15 +190,15 @@ func TestInstrumentCreatesSectionsInOrderAndKeepsCustomSections(t *testing.T) {
 	}{{
 		name: "empty module",
 		in:   module(),
-		want: "global export",
+		want: "table global export",
 	}, {
 		name: "only custom",
 		in:   module(sec(secCustom, str("c"))),
-		want: "custom:c global export",
+		want: "custom:c table global export",
 	}, {
 		name: "no global, no export",
 		in:   mod{funcs: []fn{{body: b(opEnd)}}, customs: true}.bytes(),
-		want: "custom:first type function custom:middle global export code custom:last",
+		want: "custom:first type function custom:middle table global export code custom:last",
 	}, {
 		name: "export, table, element and memory",
 		in:   mod{funcs: []fn{sumFn}, table: true, memory: b(0x00, 0x01), customs: true}.bytes(),
@@ -196,7 +211,7 @@ func TestInstrumentCreatesSectionsInOrderAndKeepsCustomSections(t *testing.T) {
 			sec(secData, vec(cat(b(0x01), str("passive")))),
 			sec(secCustom, str("name")),
 		),
-		want: "memory global export datacount data custom:name",
+		want: "table memory global export datacount data custom:name",
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,6 +327,11 @@ func TestInstrumentPreservesBehaviour(t *testing.T) {
 
 // interruptAfter calls fn in a goroutine, raises the interrupt flag after
 // delay and checks the call traps promptly.
+//
+// Meanwhile it runs the garbage collector, whose stop-the-world needs the
+// spinning goroutine to reach Go code: without the periodic yield this
+// deadlocks the whole test binary (the goroutine that would raise the flag
+// is stopped too) until the test timeout.
 func interruptAfter(t *testing.T, m api.Module, fn string, delay time.Duration, args ...uint64) {
 	t.Helper()
 	flag, ok := m.ExportedGlobal(InterruptGlobal).(api.MutableGlobal)
@@ -323,7 +343,11 @@ func interruptAfter(t *testing.T, m api.Module, fn string, delay time.Duration, 
 		_, err := m.ExportedFunction(fn).Call(context.Background(), args...)
 		done <- err
 	}()
-	time.Sleep(delay)
+	time.Sleep(delay / 2)
+	for range 3 {
+		runtime.GC()
+	}
+	time.Sleep(delay / 2)
 	select {
 	case err := <-done:
 		t.Fatalf("%s returned before the interrupt: %v", fn, err)

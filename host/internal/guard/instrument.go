@@ -66,9 +66,10 @@ type section struct {
 }
 
 // Instrument returns a rewritten copy of the wasm binary. It appends a
-// mutable i32 global exported as InterruptGlobal, checks it at the entry of
-// every function and the head of every loop, and caps memories at
-// opts.MaxMemoryPages. The input is not modified.
+// mutable i32 global exported as InterruptGlobal and checks it at the entry
+// of every function and the head of every loop; it makes the guest return
+// to the host runtime periodically (see the package documentation); and it
+// caps memories at opts.MaxMemoryPages. The input is not modified.
 //
 // Errors wrap ErrMalformed, ErrUnsupported or ErrMemoryLimit.
 func Instrument(wasm []byte, opts Options) ([]byte, error) {
@@ -77,9 +78,9 @@ func Instrument(wasm []byte, opts Options) ([]byte, error) {
 		return nil, err
 	}
 	rw := &rewriter{limit: min(opts.MaxMemoryPages, maxMemoryPages)}
-	// The checks add a few bytes per function and loop; this is usually
-	// enough to avoid regrowing the output.
-	out := make([]byte, 0, len(wasm)+len(wasm)/8+64)
+	// The checks add a few dozen bytes per function and loop; this is
+	// usually enough to avoid regrowing the output.
+	out := make([]byte, 0, len(wasm)+len(wasm)/4+128)
 	out = append(out, header...)
 	for _, s := range sections {
 		if s.id != secCustom {
@@ -94,8 +95,8 @@ func Instrument(wasm []byte, opts Options) ([]byte, error) {
 	if out, err = rw.emitMissing(out, math.MaxInt); err != nil {
 		return nil, err
 	}
-	if rw.funcCount != rw.codeCount {
-		return nil, malformed("code", len(wasm), "%d function declarations but %d bodies", rw.funcCount, rw.codeCount)
+	if len(rw.funcTypes) != int(rw.codeCount) {
+		return nil, malformed("code", len(wasm), "%d function declarations but %d bodies", len(rw.funcTypes), rw.codeCount)
 	}
 	return out, nil
 }
@@ -148,31 +149,40 @@ func splitSections(wasm []byte) ([]section, error) {
 	return sections, nil
 }
 
-// rewriter carries what earlier sections tell later ones.
+// rewriter carries what earlier sections tell later ones, in one pass.
 type rewriter struct {
 	limit uint32 // memory cap in pages, 0 for none
 
-	importedFuncs, importedGlobals, importedMemories uint32
+	typeParams []uint32 // parameter count of each type
+	funcTypes  []uint32 // type index of each defined function
 
-	funcCount, codeCount uint32
+	importedFuncs, importedTables, importedGlobals, importedMemories uint32
 
-	globalIndex            uint32 // index of the interrupt global
-	globalDone, exportDone bool   // the global and export sections were emitted
+	// Indices of what Instrument adds, valid once their section is emitted.
+	flagGlobal, ticksGlobal, yieldTable uint32
 
-	loops []int // scratch for loop positions, reused across bodies
+	tablesDone, globalsDone, exportsDone bool // the sections were emitted
+
+	codeCount   uint32
+	loops       []int  // scratch: loop positions in the current body
+	entry, loop []byte // scratch: the current body's check sequences
 }
 
-// emitMissing emits the global and export sections if the input has none
-// and the next section (of rank next) must come after them.
+// emitMissing emits the table, global and export sections if the input
+// has none and the next section (of rank next) must come after them.
 func (rw *rewriter) emitMissing(out []byte, next int) ([]byte, error) {
 	var err error
-	if !rw.globalDone && next > sectionRank[secGlobal] {
-		out, err = rw.emitGlobals(out, nil, 0)
-		if err != nil {
+	if !rw.tablesDone && next > sectionRank[secTable] {
+		if out, err = rw.emitTables(out, nil, 0); err != nil {
 			return nil, err
 		}
 	}
-	if !rw.exportDone && next > sectionRank[secExport] {
+	if !rw.globalsDone && next > sectionRank[secGlobal] {
+		if out, err = rw.emitGlobals(out, nil, 0); err != nil {
+			return nil, err
+		}
+	}
+	if !rw.exportsDone && next > sectionRank[secExport] {
 		out, err = rw.emitExports(out, nil, 0)
 	}
 	return out, err
@@ -184,10 +194,14 @@ func (rw *rewriter) emit(out []byte, s section) ([]byte, error) {
 	var content []byte
 	var err error
 	switch s.id {
+	case secType:
+		err = rw.scanTypes(r)
 	case secImport:
 		content, err = rw.rewriteImports(r)
 	case secFunction:
-		err = rw.countFunctions(r)
+		err = rw.scanFunctions(r)
+	case secTable:
+		return rw.emitTables(out, s.content, s.offset)
 	case secMemory:
 		content, err = rw.rewriteMemories(r)
 	case secGlobal:
@@ -216,24 +230,21 @@ func appendSection(out []byte, id byte, content []byte) ([]byte, error) {
 	return append(out, content...), nil
 }
 
+// appendVec appends a vector of n existing elements (elems, copied from the
+// input) followed by new ones. Callers check that the count fits.
+func appendVec(out []byte, n uint32, elems []byte, added ...[]byte) []byte {
+	out = appendU32(out, n+uint32(len(added)))
+	out = append(out, elems...)
+	for _, a := range added {
+		out = append(out, a...)
+	}
+	return out
+}
+
 // expectEnd rejects trailing bytes after a section's last element.
 func expectEnd(r *reader) error {
 	if r.remaining() != 0 {
 		return r.malformedAt(r.pos, "%d trailing bytes", r.remaining())
 	}
 	return nil
-}
-
-func (rw *rewriter) countFunctions(r *reader) error {
-	n, err := r.count("function count", 1)
-	if err != nil {
-		return err
-	}
-	for i := uint32(0); i < n; i++ {
-		if _, err := r.u32("function type index"); err != nil {
-			return err
-		}
-	}
-	rw.funcCount = n
-	return expectEnd(r)
 }

@@ -29,11 +29,29 @@ const (
 	immPrefixFE              // threads prefix: u32 sub-opcode
 )
 
+// Opcodes the rewriter looks for or emits.
 const (
-	opBlock = 0x02
-	opLoop  = 0x03
-	opIf    = 0x04
-	opEnd   = 0x0b
+	opUnreachable = 0x00
+	opBlock       = 0x02
+	opLoop        = 0x03
+	opIf          = 0x04
+	opEnd         = 0x0b
+	opDrop        = 0x1a
+	opLocalGet    = 0x20
+	opLocalTee    = 0x22
+	opGlobalGet   = 0x23
+	opGlobalSet   = 0x24
+	opI32Const    = 0x41
+	opI32Eqz      = 0x45
+	opI32Add      = 0x6a
+	opI32And      = 0x71
+	opRefNull     = 0xd0
+	opPrefixMisc  = 0xfc
+	miscTableGrow = 15 // 0xfc sub-opcode
+
+	blockEmpty = 0x40 // block type of a block without parameters or results
+	typeI32    = 0x7f
+	typeFunc   = 0x70 // funcref
 )
 
 // oneByteOps covers the MVP, sign extension, reference types, multi-value,
@@ -353,7 +371,7 @@ func skipBlockType(r *reader) error {
 		return err
 	}
 	switch {
-	case b == 0x40 || isValType(b):
+	case b == blockEmpty || isValType(b):
 		return nil
 	case b&0xc0 == 0x40:
 		// A one-byte negative s33 that is no type we know: a value type

@@ -2,17 +2,59 @@ package guard
 
 import "math"
 
-// Import kinds.
+// Import and export kinds.
 const (
-	importFunc   = 0x00
-	importTable  = 0x01
-	importMemory = 0x02
-	importGlobal = 0x03
-	importTag    = 0x04
+	kindFunc   = 0x00
+	kindTable  = 0x01
+	kindMemory = 0x02
+	kindGlobal = 0x03
+	kindTag    = 0x04
 )
 
-// rewriteImports counts imported functions and globals (they shift the
-// index of everything defined) and caps imported memories.
+// scanTypes records the parameter count of every type: the local that
+// Instrument adds to each function is numbered after its parameters.
+func (rw *rewriter) scanTypes(r *reader) error {
+	n, err := r.count("type count", 3)
+	if err != nil {
+		return err
+	}
+	rw.typeParams = make([]uint32, 0, n)
+	for i := uint32(0); i < n; i++ {
+		form, err := r.byte("type form")
+		if err != nil {
+			return err
+		}
+		if form != 0x60 {
+			return r.unsupportedAt(r.pos-1, "type form %#02x (only function types are supported)", form)
+		}
+		params, err := skipValTypes(r, "parameter count")
+		if err != nil {
+			return err
+		}
+		if _, err := skipValTypes(r, "result count"); err != nil {
+			return err
+		}
+		rw.typeParams = append(rw.typeParams, params)
+	}
+	return expectEnd(r)
+}
+
+// skipValTypes steps over a vector of value types and returns its length.
+func skipValTypes(r *reader, what string) (uint32, error) {
+	n, err := r.count(what, 1)
+	if err != nil {
+		return 0, err
+	}
+	for i := uint32(0); i < n; i++ {
+		if err := skipValType(r); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// rewriteImports counts imports of each kind (they come first in their
+// index spaces) and caps imported memories.
 func (rw *rewriter) rewriteImports(r *reader) ([]byte, error) {
 	n, err := r.count("import count", 4)
 	if err != nil {
@@ -32,20 +74,21 @@ func (rw *rewriter) rewriteImports(r *reader) ([]byte, error) {
 			return nil, err
 		}
 		switch kind {
-		case importFunc:
+		case kindFunc:
 			_, err = r.u32("import type index")
 			rw.importedFuncs++
-		case importTable:
+		case kindTable:
 			err = skipTableType(r)
-		case importMemory:
+			rw.importedTables++
+		case kindMemory:
 			out = append(out, r.buf[copied:r.pos]...)
 			out, err = rw.capLimits(r, out, rw.importedMemories, true)
 			copied = r.pos
 			rw.importedMemories++
-		case importGlobal:
+		case kindGlobal:
 			err = skipGlobalType(r)
 			rw.importedGlobals++
-		case importTag:
+		case kindTag:
 			err = skipTagType(r)
 		default:
 			err = r.malformedAt(r.pos-1, "unknown import kind %#02x", kind)
@@ -58,6 +101,62 @@ func (rw *rewriter) rewriteImports(r *reader) ([]byte, error) {
 		return nil, err
 	}
 	return append(out, r.buf[copied:]...), nil
+}
+
+// scanFunctions records the type of every defined function.
+func (rw *rewriter) scanFunctions(r *reader) error {
+	n, err := r.count("function count", 1)
+	if err != nil {
+		return err
+	}
+	rw.funcTypes = make([]uint32, 0, n)
+	for i := uint32(0); i < n; i++ {
+		at := r.pos
+		t, err := r.u32("function type index")
+		if err != nil {
+			return err
+		}
+		if t >= uint32(len(rw.typeParams)) {
+			return r.malformedAt(at, "function %d has type %d, but there are %d types",
+				uint64(rw.importedFuncs)+uint64(i), t, len(rw.typeParams))
+		}
+		rw.funcTypes = append(rw.funcTypes, t)
+	}
+	return expectEnd(r)
+}
+
+// yieldTableType is the table the yield path grows by zero: funcref, at
+// least and at most 0 elements.
+var yieldTableType = []byte{0x70, 0x01, 0x00, 0x00}
+
+// emitTables emits the table section (content is nil when the input has
+// none) with the yield table appended, and records its index.
+func (rw *rewriter) emitTables(out []byte, content []byte, offset int) ([]byte, error) {
+	r := newReader(content, offset, "table")
+	var n uint32
+	elems := content
+	if content != nil {
+		var err error
+		if n, err = r.count("table count", 3); err != nil {
+			return nil, err
+		}
+		elems = content[r.pos:]
+		for i := uint32(0); i < n; i++ {
+			if err := skipTableType(r); err != nil {
+				return nil, err
+			}
+		}
+		if err := expectEnd(r); err != nil {
+			return nil, err
+		}
+	}
+	index := uint64(rw.importedTables) + uint64(n)
+	if index >= math.MaxUint32 {
+		return nil, r.unsupportedAt(0, "too many tables to add one")
+	}
+	rw.yieldTable = uint32(index)
+	rw.tablesDone = true
+	return appendSection(out, secTable, appendVec(nil, n, elems, yieldTableType))
 }
 
 // rewriteMemories caps every defined memory.
@@ -162,113 +261,95 @@ func skipTagType(r *reader) error {
 	return err
 }
 
-// interruptGlobal is the appended global: mutable i32 initialised with
-// i32.const 0.
-var interruptGlobal = []byte{0x7f, 0x01, 0x41, 0x00, opEnd}
+// mutableI32Zero is a global of type `mut i32` initialised with i32.const 0.
+var mutableI32Zero = []byte{0x7f, 0x01, 0x41, 0x00, opEnd}
 
 // emitGlobals emits the global section (content is nil when the input has
-// none) with the interrupt global appended, and records its index.
+// none) with the interrupt flag and the tick counter appended, and records
+// their indices.
 func (rw *rewriter) emitGlobals(out []byte, content []byte, offset int) ([]byte, error) {
 	r := newReader(content, offset, "global")
-	n, elems, err := rw.scanGlobals(r)
-	if err != nil {
-		return nil, err
+	var n uint32
+	elems := content
+	if content != nil {
+		var err error
+		if n, err = r.count("global count", 3); err != nil {
+			return nil, err
+		}
+		elems = content[r.pos:]
+		for i := uint32(0); i < n; i++ {
+			if err := skipGlobalType(r); err != nil {
+				return nil, err
+			}
+			// Initializers are constant expressions: walking them only
+			// checks that they are well formed; nothing in them changes.
+			if rw.loops, err = walkExpr(r, rw.loops[:0]); err != nil {
+				return nil, err
+			}
+		}
+		if err := expectEnd(r); err != nil {
+			return nil, err
+		}
 	}
 	index := uint64(rw.importedGlobals) + uint64(n)
-	if index >= math.MaxUint32 {
-		return nil, r.unsupportedAt(0, "too many globals to add one")
+	if index+1 >= math.MaxUint32 {
+		return nil, r.unsupportedAt(0, "too many globals to add two")
 	}
-	rw.globalIndex = uint32(index)
-	rw.globalDone = true
-
-	sec := make([]byte, 0, len(elems)+len(interruptGlobal)+5)
-	sec = appendU32(sec, n+1)
-	sec = append(sec, elems...)
-	sec = append(sec, interruptGlobal...)
-	return appendSection(out, secGlobal, sec)
-}
-
-// scanGlobals checks the global section and returns its count and the
-// bytes of its elements.
-func (rw *rewriter) scanGlobals(r *reader) (uint32, []byte, error) {
-	if r.buf == nil {
-		return 0, nil, nil
-	}
-	n, err := r.count("global count", 3)
-	if err != nil {
-		return 0, nil, err
-	}
-	start := r.pos
-	for i := uint32(0); i < n; i++ {
-		if err := skipGlobalType(r); err != nil {
-			return 0, nil, err
-		}
-		// Initializers are constant expressions: walking them only checks
-		// that they are well formed; nothing in them is rewritten.
-		if rw.loops, err = walkExpr(r, rw.loops[:0]); err != nil {
-			return 0, nil, err
-		}
-	}
-	return n, r.buf[start:], expectEnd(r)
+	rw.flagGlobal, rw.ticksGlobal = uint32(index), uint32(index+1)
+	rw.globalsDone = true
+	return appendSection(out, secGlobal, appendVec(nil, n, elems, mutableI32Zero, mutableI32Zero))
 }
 
 // emitExports emits the export section (content is nil when the input has
-// none) with the interrupt global's export appended.
+// none) with the export of the interrupt flag appended.
 func (rw *rewriter) emitExports(out []byte, content []byte, offset int) ([]byte, error) {
 	r := newReader(content, offset, "export")
-	n, elems, err := scanExports(r)
-	if err != nil {
-		return nil, err
+	var n uint32
+	elems := content
+	if content != nil {
+		var err error
+		if n, err = r.count("export count", 3); err != nil {
+			return nil, err
+		}
+		elems = content[r.pos:]
+		if err := scanExports(r, n); err != nil {
+			return nil, err
+		}
 	}
-	rw.exportDone = true
-
-	sec := make([]byte, 0, len(elems)+len(InterruptGlobal)+16)
-	sec = appendU32(sec, n+1)
-	sec = append(sec, elems...)
-	sec = appendU32(sec, uint32(len(InterruptGlobal)))
-	sec = append(sec, InterruptGlobal...)
-	sec = append(sec, exportGlobal)
-	sec = appendU32(sec, rw.globalIndex)
-	return appendSection(out, secExport, sec)
+	if uint64(n)+1 > math.MaxUint32 {
+		return nil, r.unsupportedAt(0, "too many exports to add one")
+	}
+	rw.exportsDone = true
+	export := appendU32(nil, uint32(len(InterruptGlobal)))
+	export = append(export, InterruptGlobal...)
+	export = append(export, kindGlobal)
+	export = appendU32(export, rw.flagGlobal)
+	return appendSection(out, secExport, appendVec(nil, n, elems, export))
 }
 
-const exportGlobal = 0x03
-
-// scanExports checks the export section and returns its count and the bytes
-// of its elements. A module that already exports InterruptGlobal is
-// refused: most likely it was instrumented twice, and the host would get
-// the wrong global.
-func scanExports(r *reader) (uint32, []byte, error) {
-	if r.buf == nil {
-		return 0, nil, nil
-	}
-	n, err := r.count("export count", 3)
-	if err != nil {
-		return 0, nil, err
-	}
-	start := r.pos
+// scanExports checks the n exports held by r. A module that already
+// exports InterruptGlobal is refused: most likely it was instrumented
+// twice, and the host would get the wrong global.
+func scanExports(r *reader, n uint32) error {
 	for i := uint32(0); i < n; i++ {
 		at := r.pos
 		name, err := r.name("export name")
 		if err != nil {
-			return 0, nil, err
+			return err
 		}
 		kind, err := r.byte("export kind")
 		if err != nil {
-			return 0, nil, err
+			return err
 		}
-		if kind > importTag {
-			return 0, nil, r.malformedAt(r.pos-1, "unknown export kind %#02x", kind)
+		if kind > kindTag {
+			return r.malformedAt(r.pos-1, "unknown export kind %#02x", kind)
 		}
 		if _, err := r.u32("export index"); err != nil {
-			return 0, nil, err
+			return err
 		}
 		if string(name) == InterruptGlobal {
-			return 0, nil, r.unsupportedAt(at, "module already exports %q (instrumented twice?)", InterruptGlobal)
+			return r.unsupportedAt(at, "module already exports %q (instrumented twice?)", InterruptGlobal)
 		}
 	}
-	if uint64(n)+1 > math.MaxUint32 {
-		return 0, nil, r.unsupportedAt(0, "too many exports to add one")
-	}
-	return n, r.buf[start:], expectEnd(r)
+	return expectEnd(r)
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -50,16 +51,26 @@ func init() {
 		}
 		return append([]byte(tag+":"), req...), nil
 	})
+	// Topics are named after the module, so several copies can run:
+	// <name>/in, <name>/out, <name>/cmd.
 	pk.Init(func() error {
-		if os.Getenv("NEVER_SET") != "" {
-			return nil
-		}
-		if err := pk.Subscribe("echo/cmd", command); err != nil {
+		self, err := pk.Self()
+		if err != nil {
 			return err
 		}
-		return pk.Subscribe("echo/in", func(m pk.Message) {
+		var info struct{ Module string }
+		if err := json.Unmarshal(self, &info); err != nil {
+			return err
+		}
+		name := info.Module
+		if err := pk.Subscribe(name+"/cmd", command); err != nil {
+			return err
+		}
+		return pk.Subscribe(name+"/in", func(m pk.Message) {
 			count++
-			pk.Publish("echo/out", m.Data)
+			if err := pk.Publish(name+"/out", m.Data); err != nil {
+				pk.Warn("publish failed", "err", err.Error())
+			}
 		})
 	})
 }
