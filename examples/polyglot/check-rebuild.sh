@@ -42,4 +42,8 @@ if ! (cd "$root" && POLYGLOT_FIXTURES="$tmp/wasm" go test -count=1 -run '^TestGu
 	echo "FAIL: the rebuilt modules do not pass TestGuests" >&2
 	fail=1
 fi
+if ! (cd "$root" && POLYGLOT_FIXTURES="$tmp/wasm" go test -count=1 -run '^TestPolyglotGuestsOnRealHost$' ./tests/); then
+	echo "FAIL: the rebuilt modules do not run on the real host" >&2
+	fail=1
+fi
 exit $fail

@@ -1,0 +1,168 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p-kernel/p-kernel/abi"
+	"github.com/p-kernel/p-kernel/host/runtime"
+	"github.com/p-kernel/p-kernel/host/syscall"
+	"github.com/p-kernel/p-kernel/tests/testenv"
+)
+
+func newRuntime(t *testing.T, dir string) *runtime.Runtime {
+	t.Helper()
+	r, err := runtime.New(context.Background(), runtime.Config{CacheDir: dir, HostModules: syscall.Instantiate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
+
+// TestSharedCompilationRefcount: two loads of the same bytes share one
+// compilation; releasing one leaves the other usable (wazero shares state
+// between compilations of identical bytes, so a premature Close would break
+// the survivor); the last release frees it.
+func TestSharedCompilationRefcount(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t, "")
+	wasm := testenv.Guest{}.Bytes()
+	a, err := r.Load(ctx, wasm, runtime.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Load(ctx, wasm, runtime.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || a.Refs() != 2 || r.Loaded() != 1 {
+		t.Fatalf("same bytes: shared=%v refs=%d loaded=%d", a == b, a.Refs(), r.Loaded())
+	}
+	if a.Hash != runtime.HashOf(wasm) || len(a.Hash.String()) != 64 {
+		t.Fatalf("hash %s", a.Hash)
+	}
+	a.Release(ctx)
+	in, err := r.Instantiate(ctx, b, runtime.InstanceConfig{Name: "survivor"})
+	if err != nil {
+		t.Fatalf("instantiate after the other reference was released: %v", err)
+	}
+	if e, err := in.Init(); err != nil || e != abi.OK {
+		t.Fatalf("init: %v %v", e, err)
+	}
+	in.Close(ctx)
+	b.Release(ctx)
+	if r.Loaded() != 0 {
+		t.Fatalf("loaded %d after the last release", r.Loaded())
+	}
+	// A different memory cap is a different compilation of the same bytes.
+	c, _ := r.Load(ctx, wasm, runtime.LoadOptions{MaxMemoryPages: 16})
+	d, _ := r.Load(ctx, wasm, runtime.LoadOptions{MaxMemoryPages: 32})
+	if c == d || r.Loaded() != 2 {
+		t.Fatalf("caps 16 and 32 shared a compilation")
+	}
+}
+
+// TestDiskCache: a second runtime on the same cache directory loads from
+// the cache (faster than compiling) and the module works.
+func TestDiskCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	wasm, err := os.ReadFile(filepath.Join("..", "..", "examples", "polyglot", "testdata", "rust.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := newRuntime(t, dir)
+	if _, err := r1.Load(ctx, wasm, runtime.LoadOptions{Grants: abi.Groups()}); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) == 0 {
+		t.Fatal("nothing written to the compilation cache")
+	}
+	r2 := newRuntime(t, dir)
+	m, err := r2.Load(ctx, wasm, runtime.LoadOptions{Grants: abi.Groups()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Instantiate(ctx, m, runtime.InstanceConfig{Name: "cached"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadChecks(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t, "")
+	kvPut := testenv.Import{Module: "pk", Name: "kv_put", Params: []byte{testenv.I32, testenv.I32, testenv.I32, testenv.I32}, Results: []byte{testenv.I32}}
+	badSig := testenv.Import{Module: "pk", Name: "kv_put", Params: []byte{testenv.I32}, Results: []byte{testenv.I32}}
+	cases := []struct {
+		name   string
+		wasm   []byte
+		opts   runtime.LoadOptions
+		is     error
+		substr string
+	}{
+		{"garbage", []byte("nope"), runtime.LoadOptions{}, runtime.ErrMalformed, ""},
+		{"ungranted", testenv.Guest{Imports: []testenv.Import{kvPut}}.Bytes(), runtime.LoadOptions{Grants: []abi.Group{abi.GroupLog}}, runtime.ErrNotGranted, "pk.kv_put"},
+		{"granted", testenv.Guest{Imports: []testenv.Import{kvPut}}.Bytes(), runtime.LoadOptions{Grants: []abi.Group{abi.GroupKV}}, nil, ""},
+		{"bad signature", testenv.Guest{Imports: []testenv.Import{badSig}}.Bytes(), runtime.LoadOptions{Grants: abi.Groups()}, runtime.ErrUnknownImport, "want (i32, i32, i32, i32) -> (i32)"},
+		{"memory cap", testenv.Guest{MemoryPages: 20}.Bytes(), runtime.LoadOptions{MaxMemoryPages: 10}, runtime.ErrMemoryLimit, "20"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := r.Load(ctx, c.wasm, c.opts)
+			if c.is == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Release(ctx)
+				return
+			}
+			if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.substr) {
+				t.Fatalf("err = %v, want %v containing %q", err, c.is, c.substr)
+			}
+		})
+	}
+	if r.Loaded() != 0 {
+		t.Fatalf("failed loads left %d compilations", r.Loaded())
+	}
+}
+
+func TestABIVersionAndBudget(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t, "")
+	for _, v := range []uint32{2 << 16, 1<<16 | 1} {
+		m, err := r.Load(ctx, testenv.Guest{ABIVersion: v}.Bytes(), runtime.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Instantiate(ctx, m, runtime.InstanceConfig{Name: "v"})
+		if !errors.Is(err, runtime.ErrABIVersion) || !strings.Contains(err.Error(), "this host speaks v1.0") {
+			t.Fatalf("version %#x: %v", v, err)
+		}
+		m.Release(ctx)
+	}
+	// An infinite loop in pk_init is interrupted within its budget.
+	loop := []byte{testenv.OpLoop, 0x40, testenv.OpBr, 0, testenv.OpEnd}
+	m, err := r.Load(ctx, testenv.Guest{InitBody: append(loop, testenv.I32Const(0)...)}.Bytes(), runtime.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.Instantiate(ctx, m, runtime.InstanceConfig{Name: "loop", StartBudget: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = in.Init()
+	if !errors.Is(err, runtime.ErrBudget) || !runtime.Crashed(err) {
+		t.Fatalf("runaway init: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("interrupted after %v, budget 50ms", d)
+	}
+}
