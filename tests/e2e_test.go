@@ -355,6 +355,35 @@ func TestBadModules(t *testing.T) {
 		t.Fatalf("echo after the bomb: %q %v", reply, err)
 	}
 	t.Logf("bomb: %s", m.LastError)
+
+	// A crash loop is quarantined, visibly in `pkhost status`, and the node
+	// goes on; a swap brings the module back.
+	if _, err := c.Load(ctx, actor.Manifest{Name: "crashy"}, wasmbuild.Go(t, echoPkg, "")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for module(t, c, "crashy").State != actor.StateQuarantined {
+		if time.Now().After(deadline) {
+			t.Fatalf("crashy never quarantined: %+v", module(t, c, "crashy"))
+		}
+		if module(t, c, "crashy").State == actor.StateRunning {
+			c.Publish(ctx, "crashy/cmd", []byte("exit"), "")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := n.MustCLI("status")
+	if !strings.Contains(out, "quarantined") || !strings.Contains(out, "exited with code 3") {
+		t.Fatalf("status does not show the quarantine:\n%s", out)
+	}
+	if reply, err := c.Call(ctx, "echo", []byte("tag"), 0); err != nil || string(reply) != "v1" {
+		t.Fatalf("echo during the quarantine: %q %v", reply, err)
+	}
+	if _, err := c.Swap(ctx, actor.Manifest{Name: "crashy"}, wasmbuild.Go(t, echoPkg, wasmbuild.Tag("fixed"))); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := c.Call(ctx, "crashy", []byte("tag"), 0); err != nil || string(reply) != "fixed" {
+		t.Fatalf("crashy after the swap: %q %v", reply, err)
+	}
 }
 
 // TestRestartKeepsModulesAndState: a node stopped and started again on its
