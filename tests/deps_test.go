@@ -126,7 +126,9 @@ func TestImportRules(t *testing.T) {
 		case "examples":
 			check(p, own("abi", "sdk", "examples"), "examples import only sdk and abi")
 		case "pfs":
-			check(p, func(i string) bool { return own("pfs")(i) || (isEngine(i) && !strings.Contains(i, "wazero") && !strings.Contains(i, "quic")) },
+			check(p, func(i string) bool {
+				return own("pfs")(i) || (isEngine(i) && !strings.Contains(i, "wazero") && !strings.Contains(i, "quic"))
+			},
 				"pfs knows nothing of wasm or QUIC")
 		case "host":
 			check(p, func(i string) bool { return own("abi", "pfs", "host")(i) || isEngine(i) }, "host imports abi, pfs and the engines")

@@ -8,9 +8,10 @@ import "math"
 // thousand iterations, microseconds for most loops.
 const yieldEvery = 1024
 
-// yieldMask as two-byte signed LEB128, valid for 128 <= yieldMask < 8192.
 const yieldMask = yieldEvery - 1
 
+// yieldMaskLEB is yieldMask as a two-byte signed LEB128, which holds for
+// 128 <= yieldMask < 8192 (TestYieldMaskEncoding checks it).
 var yieldMaskLEB = []byte{yieldMask&0x7f | 0x80, yieldMask >> 7}
 
 // rewriteCode instruments every function body.

@@ -1,19 +1,29 @@
 // Package guard rewrites WebAssembly binaries at load time so that the host
 // can interrupt runaway guests cheaply and bound their memory.
 //
-// It owns one transformation, [Instrument]:
+// It owns one transformation, [Instrument], which:
 //
-//   - it appends a mutable i32 global, exported as [InterruptGlobal], and
-//     inserts a check of that global at the entry of every function and at
-//     the head of every loop. Setting the global to a non-zero value from
-//     the host (from any goroutine) makes the guest trap with "unreachable"
-//     at its next call or loop iteration. Only the host resets it to 0.
-//   - it caps the maximum of every memory, defined or imported, at
+//   - appends a mutable i32 global, exported as [InterruptGlobal], and
+//     checks it at the entry of every function and the head of every loop.
+//     Setting it to a non-zero value from the host, from any goroutine,
+//     makes the guest trap with "unreachable" at its next call or loop
+//     iteration. The flag is a latch: only the host clears it.
+//   - makes the guest yield to the Go runtime every 1024 function entries
+//     or loop iterations. wazero's compiler runs guest code that Go cannot
+//     preempt, so a guest that never returns to Go blocks every
+//     stop-the-world, and therefore the garbage collector and the whole
+//     process, including the goroutine that would raise the flag. The yield
+//     is `table.grow` by zero on a table the rewriter adds, an operation
+//     wazero performs in Go. It counts with a second appended global (calls)
+//     and an appended local in each function (loop iterations).
+//   - caps the maximum of every memory, defined or imported, at
 //     [Options].MaxMemoryPages.
 //
-// Function, type, table, memory and global indices are left unchanged, so
-// the rewritten module links and behaves exactly like the original until
-// the interrupt flag is raised.
+// Everything is appended at the end of its index space (globals, tables,
+// locals) and no import is added, so every existing index stays valid and
+// the rewritten module behaves exactly like the original until the flag is
+// raised. The output needs the reference-types feature (a second table and
+// table.grow), which wazero's default CoreFeaturesV2 includes.
 //
 // The package imports only the standard library. It is safe for concurrent
 // use: [Instrument] is a pure function of its arguments and the package

@@ -38,9 +38,3 @@ func (e *MemoryLimitError) Error() string {
 }
 
 func (e *MemoryLimitError) Unwrap() error { return ErrMemoryLimit }
-
-// malformed builds an ErrMalformed error pointing at an absolute offset.
-func malformed(section string, offset int, format string, args ...any) error {
-	return fmt.Errorf("%w: %s section at offset %#x: %s",
-		ErrMalformed, section, offset, fmt.Sprintf(format, args...))
-}

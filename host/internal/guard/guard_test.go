@@ -111,7 +111,10 @@ func TestInstrumentExactBytes(t *testing.T) {
 	}
 }
 
-func TestInstrumentIndices(t *testing.T) {
+// indicesModule has imports of every kind but memory, existing tables and
+// globals, and a function with parameters and locals: what Instrument adds
+// gets non-zero indices.
+func indicesModule() []byte {
 	imports := vec(
 		cat(str("env"), str("f"), b(0x00), u32(0)),         // function 0: shifts function indices only
 		cat(str("env"), str("g0"), b(0x03, tI32, 0x00)),    // global 0
@@ -124,7 +127,7 @@ func TestInstrumentIndices(t *testing.T) {
 	)
 	// Two parameters and three declared locals: the added local is 5.
 	body := cat(vec(b(0x02, tI32), b(0x80, 0x00, tI64), b(0x01, tI32)), b(opEnd)) // one count not minimal
-	in := module(
+	return module(
 		sec(secType, vec(funcType(nil, nil), funcType(b(tI32, tI64), nil))),
 		sec(secImport, imports),
 		sec(secFunction, vec(u32(1))),
@@ -133,7 +136,10 @@ func TestInstrumentIndices(t *testing.T) {
 		sec(secExport, vec(cat(str("run"), b(0x00), u32(1)))),
 		sec(secCode, vec(cat(u32(uint32(len(body))), body))),
 	)
-	got := mustInstrument(t, in, Options{})
+}
+
+func TestInstrumentIndices(t *testing.T) {
+	got := mustInstrument(t, indicesModule(), Options{})
 
 	const flag, ticks, local, table = 4, 5, 5, 2
 	for _, want := range [][]byte{
@@ -632,6 +638,19 @@ func TestUnsupportedOpcodes(t *testing.T) {
 	}
 }
 
+func TestYieldMaskEncoding(t *testing.T) {
+	if !bytes.Equal(yieldMaskLEB, s32(yieldMask)) || yieldEvery&yieldMask != 0 {
+		t.Fatalf("yieldEvery %d: mask encoded as % x, want % x (and a power of two)", yieldEvery, yieldMaskLEB, s32(yieldMask))
+	}
+}
+
+func TestComponentIsUnsupported(t *testing.T) {
+	component := cat(header[:4], componentVersion)
+	if _, err := Instrument(component, Options{}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("got %v, want ErrUnsupported", err)
+	}
+}
+
 func TestMalformedBodies(t *testing.T) {
 	tests := []struct {
 		name string
@@ -676,6 +695,7 @@ func TestMalformedModules(t *testing.T) {
 		{"nil", nil},
 		{"garbage", []byte("this is not wasm at all")},
 		{"bad magic", b(0x00, 'a', 's', 'n', 1, 0, 0, 0)},
+		{"bad version", b(0x00, 'a', 's', 'm', 2, 0, 0, 0)},
 		{"truncated version", b(0x00, 'a', 's', 'm', 1, 0)},
 		{"unknown section", module(sec(14, nil))},
 		{"section past the end", cat(header, b(secType, 0x05, 0x00))},
@@ -716,6 +736,7 @@ func validModules() [][]byte {
 		behaviourModule(),
 		mod{funcs: []fn{spinFn, sumFn}}.bytes(),
 		memoryModule(b(0x01, 0x01, 0x04)),
+		indicesModule(),
 		module(),
 		module(
 			sec(secMemory, vec(b(0x00, 0x01))),

@@ -57,6 +57,10 @@ var sectionRank = [...]int{
 
 var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
+// componentVersion is the version and layer of a component binary, which
+// shares the \0asm magic.
+var componentVersion = []byte{0x0d, 0x00, 0x01, 0x00}
+
 // section is one section of the input, aliasing it.
 type section struct {
 	id      byte
@@ -96,7 +100,8 @@ func Instrument(wasm []byte, opts Options) ([]byte, error) {
 		return nil, err
 	}
 	if len(rw.funcTypes) != int(rw.codeCount) {
-		return nil, malformed("code", len(wasm), "%d function declarations but %d bodies", len(rw.funcTypes), rw.codeCount)
+		return nil, newReader(wasm, 0, "code").malformedAt(len(wasm),
+			"%d function declarations but %d bodies", len(rw.funcTypes), rw.codeCount)
 	}
 	return out, nil
 }
@@ -110,9 +115,11 @@ func splitSections(wasm []byte) ([]section, error) {
 	if len(wasm) < 8 {
 		return nil, r.malformedAt(4, "truncated version")
 	}
+	if bytes.Equal(wasm[4:8], componentVersion) {
+		return nil, r.unsupportedAt(4, "a component, not a core module")
+	}
 	if !bytes.Equal(wasm[4:8], header[4:8]) {
-		// Most likely a component (version 0x0d): well formed, not a module.
-		return nil, r.unsupportedAt(4, "binary version % x, want 01 00 00 00", wasm[4:8])
+		return nil, r.malformedAt(4, "binary version % x, want 01 00 00 00", wasm[4:8])
 	}
 	r.pos = 8
 	var sections []section

@@ -346,7 +346,7 @@ func skipValType(r *reader) error {
 		return err
 	}
 	if !isValType(b) {
-		return r.unsupportedAt(r.pos-1, "value type %#02x", b)
+		return unknownType(r, r.pos-1, b, "value type")
 	}
 	return nil
 }
@@ -357,9 +357,20 @@ func skipRefType(r *reader) error {
 		return err
 	}
 	if b != 0x70 && b != 0x6f {
-		return r.unsupportedAt(r.pos-1, "reference type %#02x", b)
+		return unknownType(r, r.pos-1, b, "reference type")
 	}
 	return nil
+}
+
+// unknownType reports a type byte the rewriter does not know. Types are
+// one-byte negative s33 numbers (0x40-0x7f): such a byte is most likely a
+// type from a later proposal (typed references, gc, exnref), anything else
+// cannot be a type at all.
+func unknownType(r *reader, at int, b byte, what string) error {
+	if b&0xc0 == 0x40 {
+		return r.unsupportedAt(at, "%s %#02x", what, b)
+	}
+	return r.malformedAt(at, "invalid %s %#02x", what, b)
 }
 
 // skipBlockType steps over a block type: 0x40 (empty), a one-byte value

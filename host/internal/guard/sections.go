@@ -25,7 +25,7 @@ func (rw *rewriter) scanTypes(r *reader) error {
 			return err
 		}
 		if form != 0x60 {
-			return r.unsupportedAt(r.pos-1, "type form %#02x (only function types are supported)", form)
+			return unknownType(r, r.pos-1, form, "type form (only function types are supported)")
 		}
 		params, err := skipValTypes(r, "parameter count")
 		if err != nil {
