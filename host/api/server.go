@@ -131,35 +131,25 @@ func manifestFrom(r *http.Request) (actor.Manifest, error) {
 			m.Grants = append(m.Grants, abi.Group(strings.TrimSpace(x)))
 		}
 	}
-	num := func(key string) (uint64, error) {
-		v := q.Get(key)
-		if v == "" {
-			return 0, nil
+	for _, f := range []struct {
+		key string
+		dst *uint32
+	}{{"memory_mib", &m.MemoryMiB}, {"budget_ms", &m.BudgetMS}, {"checkpoint_ms", &m.CheckpointMS}} {
+		if v := q.Get(f.key); v != "" {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return m, badRequest("%s=%q is not a number", f.key, v)
+			}
+			*f.dst = uint32(n)
 		}
-		n, err := strconv.ParseUint(v, 10, 32)
+	}
+	if v := q.Get("mailbox"); v != "" {
+		n, err := strconv.Atoi(v)
 		if err != nil {
-			return 0, badRequest("%s=%q is not a number", key, v)
+			return m, badRequest("mailbox=%q is not a number", v)
 		}
-		return n, nil
+		m.Mailbox = n
 	}
-	var err error
-	var v uint64
-	if v, err = num("memory_mib"); err != nil {
-		return m, err
-	}
-	m.MemoryMiB = uint32(v)
-	if v, err = num("budget_ms"); err != nil {
-		return m, err
-	}
-	m.BudgetMS = uint32(v)
-	if v, err = num("mailbox"); err != nil {
-		return m, err
-	}
-	m.Mailbox = int(v)
-	if v, err = num("checkpoint_ms"); err != nil {
-		return m, err
-	}
-	m.CheckpointMS = uint32(v)
 	return m, nil
 }
 
@@ -174,7 +164,8 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func (s *server) load(w http.ResponseWriter, r *http.Request) {
+// withModule reads the manifest and the wasm body of a load or swap.
+func withModule(w http.ResponseWriter, r *http.Request, do func(actor.Manifest, []byte) (any, error)) {
 	m, err := manifestFrom(r)
 	if err != nil {
 		fail(w, err)
@@ -185,31 +176,20 @@ func (s *server) load(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	st, err := s.b.Load(r.Context(), m, wasm)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, 200, st)
-}
-
-func (s *server) swap(w http.ResponseWriter, r *http.Request) {
-	m, err := manifestFrom(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	wasm, err := readBody(r, MaxModuleSize)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	res, err := s.b.Swap(r.Context(), m, wasm)
+	res, err := do(m, wasm)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	writeJSON(w, 200, res)
+}
+
+func (s *server) load(w http.ResponseWriter, r *http.Request) {
+	withModule(w, r, func(m actor.Manifest, wasm []byte) (any, error) { return s.b.Load(r.Context(), m, wasm) })
+}
+
+func (s *server) swap(w http.ResponseWriter, r *http.Request) {
+	withModule(w, r, func(m actor.Manifest, wasm []byte) (any, error) { return s.b.Swap(r.Context(), m, wasm) })
 }
 
 func (s *server) unload(w http.ResponseWriter, r *http.Request) {

@@ -39,18 +39,16 @@ func publish(h Host, mem api.Memory, a []uint64) abi.Errno {
 
 // subscribe(topic, topic_len, flags).
 func subscribe(h Host, mem api.Memory, a []uint64) abi.Errno {
-	t, e := readName(mem, u32(a[0]), u32(a[1]), abi.MaxTopicLen)
-	if e != abi.OK {
-		return e
-	}
-	if u32(a[2])&^abi.SubPrefix != 0 {
-		return abi.EINVAL
-	}
-	return h.Subscribe(t, u32(a[2]))
+	return subscription(h.Subscribe, mem, a)
 }
 
 // unsubscribe(topic, topic_len, flags).
 func unsubscribe(h Host, mem api.Memory, a []uint64) abi.Errno {
+	return subscription(h.Unsubscribe, mem, a)
+}
+
+// subscription checks the arguments shared by subscribe and unsubscribe.
+func subscription(op func(topic string, flags uint32) abi.Errno, mem api.Memory, a []uint64) abi.Errno {
 	t, e := readName(mem, u32(a[0]), u32(a[1]), abi.MaxTopicLen)
 	if e != abi.OK {
 		return e
@@ -58,7 +56,7 @@ func unsubscribe(h Host, mem api.Memory, a []uint64) abi.Errno {
 	if u32(a[2])&^abi.SubPrefix != 0 {
 		return abi.EINVAL
 	}
-	return h.Unsubscribe(t, u32(a[2]))
+	return op(t, u32(a[2]))
 }
 
 // topicGet(topic, topic_len, buf, cap, len_out, seq_out).
