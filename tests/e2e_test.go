@@ -339,7 +339,7 @@ func TestBadModules(t *testing.T) {
 
 	// A memory bomb at run time: the guest's grow fails, it crashes, the
 	// supervisor restarts it; the node and its other modules are untouched.
-	if _, err := c.Load(ctx, actor.Manifest{Name: "bomb", MemoryMiB: 48}, wasmbuild.Go(t, echoPkg, "")); err != nil {
+	if _, err := c.Load(ctx, actor.Manifest{Name: "bomb", MemoryMiB: 48, BudgetMS: 20000}, wasmbuild.Go(t, echoPkg, "")); err != nil {
 		t.Fatal(err)
 	}
 	c.Publish(ctx, "bomb/cmd", []byte("bomb"), "")
@@ -354,7 +354,9 @@ func TestBadModules(t *testing.T) {
 	if reply, err := c.Call(ctx, "echo", []byte("tag"), 0); err != nil || string(reply) != "v1" {
 		t.Fatalf("echo after the bomb: %q %v", reply, err)
 	}
-	t.Logf("bomb: %s", m.LastError)
+	if !strings.Contains(m.LastError, "mallocgc") {
+		t.Errorf("bomb did not die allocating: %s", m.LastError)
+	}
 
 	// A crash loop is quarantined, visibly in `pkhost status`, and the node
 	// goes on; a swap brings the module back.

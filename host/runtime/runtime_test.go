@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,36 @@ func TestABIVersionAndBudget(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("interrupted after %v, budget 50ms", d)
+	}
+}
+
+// TestMemoryGrowFails: growing past the module's limit fails (memory.grow
+// returns -1) instead of taking host memory; growing within it works.
+func TestMemoryGrowFails(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t, "")
+	for _, c := range []struct {
+		pages int32
+		want  uint32
+	}{{1, 1}, {1000, 0xFFFFFFFF}} {
+		// pk_init returns memory.grow(pages): the old size, or -1.
+		body := append(testenv.I32Const(c.pages), 0x40, 0x00)
+		m, err := r.Load(ctx, testenv.Guest{InitBody: body}.Bytes(), runtime.LoadOptions{MaxMemoryPages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := r.Instantiate(ctx, m, runtime.InstanceConfig{Name: fmt.Sprint("grow", c.pages)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := in.Init()
+		if err != nil || uint32(e) != c.want {
+			t.Fatalf("grow(%d) = %#x, %v; want %#x", c.pages, uint32(e), err, c.want)
+		}
+		if c.want == 0xFFFFFFFF && in.MemoryBytes() != 65536 {
+			t.Fatalf("memory after a failed grow: %d bytes", in.MemoryBytes())
+		}
+		in.Close(ctx)
+		m.Release(ctx)
 	}
 }
