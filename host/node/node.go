@@ -235,7 +235,14 @@ func (n *Node) loadEmbedded(ctx context.Context) {
 		if r, ok := recs[m.Name]; ok && (r.Disabled || !r.Embedded) {
 			continue
 		}
-		if _, err := n.sys.Get(m.Name); err == nil {
+		if a, err := n.sys.Get(m.Name); err == nil {
+			// Restored from the last run: if this binary embeds another
+			// version, upgrade it in place, keeping its state.
+			if a.Status().Version != runtime.HashOf(m.Wasm).String() {
+				if _, err := n.swap(ctx, actor.Manifest{Name: m.Name, Grants: m.Grants}, m.Wasm, true); err != nil {
+					n.log.Error("first-party module upgrade failed; the previous version runs on", "module", m.Name, "err", err)
+				}
+			}
 			continue
 		}
 		if _, err := n.load(ctx, actor.Manifest{Name: m.Name, Grants: m.Grants}, m.Wasm, true); err != nil {
@@ -278,6 +285,10 @@ func (n *Node) load(ctx context.Context, m actor.Manifest, wasm []byte, embedded
 // Swap hot-swaps a running module to new bytes. Manifest fields left zero
 // keep their current values.
 func (n *Node) Swap(ctx context.Context, m actor.Manifest, wasm []byte) (actor.SwapResult, error) {
+	return n.swap(ctx, m, wasm, false)
+}
+
+func (n *Node) swap(ctx context.Context, m actor.Manifest, wasm []byte, embedded bool) (actor.SwapResult, error) {
 	cur, ok := n.records()[m.Name]
 	if ok {
 		m = merge(cur.Manifest, m)
@@ -290,7 +301,7 @@ func (n *Node) Swap(ctx context.Context, m actor.Manifest, wasm []byte) (actor.S
 	if err != nil {
 		return res, err
 	}
-	if err := n.saveRecord(record{Manifest: m}); err != nil {
+	if err := n.saveRecord(record{Manifest: m, Embedded: embedded}); err != nil {
 		return res, err
 	}
 	n.log.Info("module swapped", "module", m.Name, "from", res.From[:12], "to", res.To[:12], "pause", res.Pause)
