@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,39 @@ func TestSwapRestoreFailureKeepsOld(t *testing.T) {
 	}
 	if a, _ := e.sys.Get("m"); a.Status().Swaps != 0 || a.Status().Generation != 1 {
 		t.Fatalf("status after failed swap %+v", a.Status())
+	}
+}
+
+// TestTimers: one-shot timers fire once; periodic timers never pile up
+// while the module is busy (abi/README.md § timer_set).
+func TestTimers(t *testing.T) {
+	e := newEnv(t, Policy{})
+	ctx := context.Background()
+	probe := wasmbuild.Go(t, "./tests/guests/probe", "")
+	if _, err := e.sys.Load(ctx, Manifest{Name: "once"}, probe, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sys.Load(ctx, Manifest{Name: "periodic"}, probe, nil); err != nil {
+		t.Fatal(err)
+	}
+	call := func(mod, req string) string {
+		reply, err := e.sys.Call(ctx, mod, []byte(req), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(reply)
+	}
+	call("once", "after 10")
+	call("periodic", "every 5 300")
+	time.Sleep(500 * time.Millisecond)
+	if got := call("once", "ticks"); got != "OK 1" {
+		t.Fatalf("one-shot fired %q times", got)
+	}
+	// 500 ms at 5 ms would be ~100 firings; the first blocked the module
+	// for 300 ms, during which firings merge into one.
+	var n int
+	fmt.Sscanf(call("periodic", "ticks"), "OK %d", &n)
+	if n < 5 || n > 60 {
+		t.Fatalf("periodic timer fired %d times in 500 ms with a 300 ms stall; want merged firings (5..60)", n)
 	}
 }

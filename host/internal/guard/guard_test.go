@@ -375,17 +375,33 @@ func interruptAfter(t *testing.T, m api.Module, fn string, delay time.Duration, 
 }
 
 func TestInterruptStopsInfiniteLoop(t *testing.T) {
-	m := instantiate(t, mustInstrument(t, mod{funcs: []fn{spinFn, sumFn}}.bytes(), Options{}))
-	interruptAfter(t, m, "spin", 50*time.Millisecond)
+	bin := mustInstrument(t, mod{funcs: []fn{spinFn, sumFn}}.bytes(), Options{})
+	for _, engine := range []struct {
+		name   string
+		config wazero.RuntimeConfig
+	}{
+		{"default", wazero.NewRuntimeConfig()},
+		{"interpreter", wazero.NewRuntimeConfigInterpreter()},
+	} {
+		t.Run(engine.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := wazero.NewRuntimeWithConfig(ctx, engine.config)
+			defer r.Close(ctx)
+			m, err := r.Instantiate(ctx, bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			interruptAfter(t, m, "spin", 50*time.Millisecond)
 
-	// The flag is a latch: calls keep trapping until the host clears it.
-	ctx := context.Background()
-	if _, err := m.ExportedFunction("sum").Call(ctx, 3); err == nil {
-		t.Fatal("sum ran with the interrupt flag raised")
-	}
-	m.ExportedGlobal(InterruptGlobal).(api.MutableGlobal).Set(0)
-	if got, err := m.ExportedFunction("sum").Call(ctx, 3); err != nil || got[0] != 6 {
-		t.Fatalf("sum(3) after clearing the flag = %v, %v; want 6", got, err)
+			// The flag is a latch: calls keep trapping until the host clears it.
+			if _, err := m.ExportedFunction("sum").Call(ctx, 3); err == nil {
+				t.Fatal("sum ran with the interrupt flag raised")
+			}
+			m.ExportedGlobal(InterruptGlobal).(api.MutableGlobal).Set(0)
+			if got, err := m.ExportedFunction("sum").Call(ctx, 3); err != nil || got[0] != 6 {
+				t.Fatalf("sum(3) after clearing the flag = %v, %v; want 6", got, err)
+			}
+		})
 	}
 }
 

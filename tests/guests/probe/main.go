@@ -31,6 +31,8 @@ import (
 
 func main() {}
 
+var ticks int
+
 //go:wasmimport pk snapshot_write
 func snapshotWrite(ptr unsafe.Pointer, n uint32) uint32
 
@@ -125,6 +127,21 @@ func init() {
 					break
 				}
 			}
+		case "every":
+			// every MS BUSYMS: a periodic timer whose first firing keeps the
+			// module busy for BUSYMS.
+			busy := time.Duration(num(arg(2))) * time.Millisecond
+			_, err = pk.Every(time.Duration(num(arg(1)))*time.Millisecond, func() {
+				ticks++
+				if ticks == 1 {
+					for start := pk.Monotonic(); pk.Monotonic()-start < busy; {
+					}
+				}
+			})
+		case "after":
+			_, err = pk.After(time.Duration(num(arg(1)))*time.Millisecond, func() { ticks++ })
+		case "ticks":
+			out = strconv.Itoa(ticks)
 		case "fail":
 			return nil, abi.EINVAL
 		default:
