@@ -157,7 +157,7 @@ func (s *State) Apply(entry []byte) error {
 		if err != nil {
 			return err
 		}
-		m.supersede("removed: "+c.Note)
+		m.supersede("removed: " + c.Note)
 		m.Removed, m.Clock = true, c.Clock
 		return nil
 	case OpPlace:
@@ -194,7 +194,7 @@ func (s *State) deploy(c Command) error {
 		m = &Module{Name: c.Name, Placement: Placement{Mode: "all"}}
 		s.Modules[c.Name] = m
 	} else {
-		m.supersede("superseded by "+short(c.Version))
+		m.supersede("superseded by " + short(c.Version))
 	}
 	m.Version, m.Spec, m.Clock, m.Removed = c.Version, c.Spec, c.Clock, false
 	m.Generation++
@@ -218,7 +218,7 @@ func (s *State) rollback(c Command) error {
 	for i := len(m.History) - 1; i >= 0; i-- {
 		h := m.History[i]
 		if h.Version != m.Version && h.Phase == PhaseActive {
-			m.supersede("rolled back: "+c.Note)
+			m.supersede("rolled back: " + c.Note)
 			m.History[len(m.History)-1].Phase = PhaseRolledBack
 			m.Version, m.Phase, m.Canary, m.Clock = h.Version, PhaseActive, nil, c.Clock
 			m.Generation++
