@@ -1,0 +1,367 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/p-kernel/p-kernel/host/manifest"
+)
+
+// StreamLayer carries raft traffic (raft's own interface: a listener plus a
+// dialer).
+type StreamLayer = raft.StreamLayer
+
+// Config configures a node's consensus.
+type Config struct {
+	ID    string // the node id: the raft server id
+	Addr  string // the node's mesh address: the raft server address
+	Dir   string // where the log, stable store and snapshots live
+	Layer StreamLayer
+	// Bootstrap starts a new cluster of one (the first node).
+	Bootstrap bool
+	// MaxVoters is how many voters the leader keeps (default 5).
+	MaxVoters int
+	// DeadAfter is how long a voter must be reported dead before it is
+	// replaced by a healthy non-voter (default 10 s).
+	DeadAfter time.Duration
+	// Alive reports the nodes membership considers alive (nil: assume all).
+	Alive func() map[string]bool
+	// Applied is called after every applied entry (on raft's goroutine).
+	Applied func(index uint64, c manifest.Command, err error)
+	Logger  *slog.Logger
+	// Fast selects short timeouts (tests).
+	Fast bool
+}
+
+// Consensus is a node's raft member.
+type Consensus struct {
+	cfg   Config
+	raft  *raft.Raft
+	fsm   *fsm
+	store *raftboltdb.BoltStore
+	trans *raft.NetworkTransport
+	log   *slog.Logger
+	done  chan struct{}
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	deadSeen map[string]time.Time
+}
+
+// ErrNotLeader is returned by operations only the leader may do.
+var ErrNotLeader = errors.New("not the leader")
+
+// Open starts raft for this node.
+func Open(cfg Config) (*Consensus, error) {
+	if cfg.MaxVoters <= 0 {
+		cfg.MaxVoters = 5
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	rc := raftConfig(cfg)
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, rc.Logger)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("raft snapshots: %w", err)
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: cfg.Layer, MaxPool: 3, Timeout: 5 * time.Second, Logger: rc.Logger,
+	})
+	f := &fsm{state: manifest.New(), applied: cfg.Applied}
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(store, store, snaps)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		if !has {
+			err := raft.BootstrapCluster(rc, store, store, snaps, trans, raft.Configuration{Servers: []raft.Server{
+				{Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: raft.ServerAddress(cfg.Addr)},
+			}})
+			if err != nil {
+				store.Close()
+				return nil, fmt.Errorf("bootstrap: %w", err)
+			}
+		}
+	}
+	r, err := raft.NewRaft(rc, f, store, store, snaps, trans)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	c := &Consensus{cfg: cfg, raft: r, fsm: f, store: store, trans: trans, log: cfg.Logger, done: make(chan struct{}), deadSeen: map[string]time.Time{}}
+	c.wg.Add(1)
+	go c.housekeeping()
+	return c, nil
+}
+
+func raftConfig(cfg Config) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	// Close to the original's timing: 100 ms heartbeats, elections within
+	// 300-650 ms once a leader is missed.
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.CommitTimeout = 20 * time.Millisecond
+	rc.SnapshotThreshold = 1024
+	if cfg.Fast {
+		rc.HeartbeatTimeout = 200 * time.Millisecond
+		rc.ElectionTimeout = 200 * time.Millisecond
+		rc.LeaderLeaseTimeout = 100 * time.Millisecond
+	}
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{cfg.Logger}})
+	return rc
+}
+
+// slogWriter sends hclog's lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(trimNL(p)), "component", "raft")
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// Close stops raft (the node leaves quietly; the others notice).
+func (c *Consensus) Close() error {
+	close(c.done)
+	c.wg.Wait()
+	err := c.raft.Shutdown().Error()
+	c.trans.Close()
+	return errors.Join(err, c.store.Close())
+}
+
+// Propose applies a command through the log; only on the leader.
+func (c *Consensus) Propose(ctx context.Context, cmd manifest.Command) error {
+	if c.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := c.raft.Apply(cmd.Encode(), timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return ErrNotLeader
+		}
+		return err
+	}
+	if err, _ := f.Response().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ProposeRaw is Propose for an already encoded command (forwarded from
+// another node).
+func (c *Consensus) ProposeRaw(ctx context.Context, b []byte) error {
+	cmd, err := manifest.Decode(b)
+	if err != nil {
+		return err
+	}
+	return c.Propose(ctx, cmd)
+}
+
+// Manifest returns a copy of the current manifest.
+func (c *Consensus) Manifest() *manifest.State { return c.fsm.read() }
+
+// Leader returns the leader's id and address ("" when unknown).
+func (c *Consensus) Leader() (id, addr string) {
+	a, i := c.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// IsLeader reports whether this node leads.
+func (c *Consensus) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// Server is a member of the raft configuration.
+type Server struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+}
+
+// Info is the consensus part of status.
+type Info struct {
+	State      string   `json:"state"`
+	Term       uint64   `json:"term"`
+	Leader     string   `json:"leader"`
+	LeaderAddr string   `json:"leader_addr"`
+	LastIndex  uint64   `json:"last_index"`
+	Applied    uint64   `json:"applied_index"`
+	Servers    []Server `json:"servers"`
+	Voters     int      `json:"voters"`
+	HasQuorum  bool     `json:"has_quorum"`
+}
+
+// Info reports raft's state.
+func (c *Consensus) Info() Info {
+	st := c.raft.Stats()
+	term, _ := strconv.ParseUint(st["term"], 10, 64)
+	applied, _ := strconv.ParseUint(st["applied_index"], 10, 64)
+	id, addr := c.Leader()
+	in := Info{State: c.raft.State().String(), Term: term, Leader: id, LeaderAddr: addr, LastIndex: c.raft.LastIndex(), Applied: applied}
+	for _, s := range c.Servers() {
+		in.Servers = append(in.Servers, s)
+		if s.Voter {
+			in.Voters++
+		}
+	}
+	in.HasQuorum = id != ""
+	return in
+}
+
+// Servers lists the raft configuration.
+func (c *Consensus) Servers() []Server {
+	f := c.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	return out
+}
+
+// AddNonvoter lets a joining node in as a non-voter (leader only); the
+// housekeeping promotes it when voters are missing.
+func (c *Consensus) AddNonvoter(id, addr string) error {
+	if !c.IsLeader() {
+		return ErrNotLeader
+	}
+	for _, s := range c.Servers() {
+		if s.ID == id && s.Address == addr {
+			return nil
+		}
+	}
+	return c.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 5*time.Second).Error()
+}
+
+// housekeeping runs the leader's membership duties every 500 ms.
+func (c *Consensus) housekeeping() {
+	defer c.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			if c.IsLeader() {
+				c.tend()
+			}
+		}
+	}
+}
+
+// tend keeps MaxVoters healthy voters: dead voters (dead for DeadAfter) are
+// removed, live non-voters promoted.
+func (c *Consensus) tend() {
+	alive := map[string]bool{}
+	if c.cfg.Alive != nil {
+		alive = c.cfg.Alive()
+	}
+	isAlive := func(id string) bool { return c.cfg.Alive == nil || id == c.cfg.ID || alive[id] }
+	now := time.Now()
+	servers := c.Servers()
+	voters := 0
+	c.mu.Lock()
+	for _, s := range servers {
+		if isAlive(s.ID) {
+			delete(c.deadSeen, s.ID)
+		} else if _, ok := c.deadSeen[s.ID]; !ok {
+			c.deadSeen[s.ID] = now
+		}
+	}
+	dead := func(id string) bool { t, ok := c.deadSeen[id]; return ok && now.Sub(t) >= c.cfg.DeadAfter }
+	c.mu.Unlock()
+	for _, s := range servers {
+		if s.Voter {
+			voters++
+		}
+	}
+	for _, s := range servers {
+		if s.ID == c.cfg.ID || !dead(s.ID) {
+			continue
+		}
+		// Only replace a dead voter when a live non-voter can take its
+		// place, or when it is a non-voter (no risk to quorum).
+		if s.Voter && !c.hasLiveNonvoter(servers, isAlive) {
+			continue
+		}
+		if err := c.raft.RemoveServer(raft.ServerID(s.ID), 0, 5*time.Second).Error(); err == nil {
+			c.log.Info("removed dead raft server", "id", s.ID, "voter", s.Voter)
+			if s.Voter {
+				voters--
+			}
+		}
+	}
+	for _, s := range servers {
+		if voters >= c.cfg.MaxVoters {
+			break
+		}
+		if !s.Voter && isAlive(s.ID) && !dead(s.ID) {
+			if err := c.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Address), 0, 5*time.Second).Error(); err == nil {
+				c.log.Info("promoted to voter", "id", s.ID)
+				voters++
+			}
+		}
+	}
+}
+
+func (c *Consensus) hasLiveNonvoter(servers []Server, alive func(string) bool) bool {
+	for _, s := range servers {
+		if !s.Voter && alive(s.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// TCPLayer is a raft stream layer over plain TCP, for tests.
+type TCPLayer struct{ net.Listener }
+
+// ListenTCP opens a TCP stream layer on addr.
+func ListenTCP(addr string) (*TCPLayer, error) {
+	l, err := net.Listen("tcp", addr)
+	return &TCPLayer{l}, err
+}
+
+// Dial implements raft.StreamLayer.
+func (t *TCPLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(addr), timeout)
+}
+
+var _ io.Closer = (*TCPLayer)(nil)

@@ -1,0 +1,166 @@
+package consensus
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p-kernel/p-kernel/host/manifest"
+)
+
+type tnode struct {
+	id string
+	c  *Consensus
+}
+
+func start(t *testing.T, id string, bootstrap bool, maxVoters int, alive func() map[string]bool) *tnode {
+	t.Helper()
+	l, err := ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(Config{ID: id, Addr: l.Addr().String(), Dir: t.TempDir(), Layer: l, Bootstrap: bootstrap,
+		MaxVoters: maxVoters, Fast: true, DeadAfter: time.Second, Alive: alive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tnode{id, c}
+}
+
+func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func leaderOf(nodes []*tnode) *tnode {
+	for _, n := range nodes {
+		if n != nil && n.c.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+func deploy(name string, v byte, node string) manifest.Command {
+	return manifest.Command{Op: manifest.OpDeploy, Name: name, Version: strings.Repeat(string(v), 64),
+		Clock: manifest.Clock{Wall: time.Now().UnixMilli(), Node: node}}
+}
+
+// TestClusterOfThree: bootstrap, join as non-voters, promotion, replicated
+// manifest, leader loss and a new leader that accepts writes.
+func TestClusterOfThree(t *testing.T) {
+	var mu sync.Mutex
+	aliveSet := map[string]bool{"n1": true, "n2": true, "n3": true}
+	alive := func() map[string]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]bool{}
+		for k, v := range aliveSet {
+			out[k] = v
+		}
+		return out
+	}
+	n1 := start(t, "n1", true, 3, alive)
+	eventually(t, 5*time.Second, "n1 to lead", n1.c.IsLeader)
+	n2 := start(t, "n2", false, 3, alive)
+	n3 := start(t, "n3", false, 3, alive)
+	nodes := []*tnode{n1, n2, n3}
+	for _, n := range nodes[1:] {
+		if err := n1.c.AddNonvoter(n.id, n.c.cfg.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "three voters", func() bool { return n1.c.Info().Voters == 3 })
+	ctx := context.Background()
+	if err := n2.c.Propose(ctx, deploy("x", 'a', "n2")); err != ErrNotLeader {
+		t.Fatalf("follower propose = %v", err)
+	}
+	if err := n1.c.Propose(ctx, deploy("vital", 'a', "n1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		eventually(t, 5*time.Second, n.id+" to apply", func() bool { return n.c.Manifest().Modules["vital"] != nil })
+	}
+	// Kill the leader: a new one is elected among the survivors and
+	// deploys work again.
+	n1.c.Close()
+	mu.Lock()
+	aliveSet["n1"] = false
+	mu.Unlock()
+	nodes[0] = nil
+	var l *tnode
+	eventually(t, 10*time.Second, "a new leader", func() bool { l = leaderOf(nodes); return l != nil })
+	if err := l.c.Propose(ctx, deploy("vital", 'b', l.id)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		eventually(t, 5*time.Second, n.id+" to apply v2", func() bool {
+			m := n.c.Manifest().Modules["vital"]
+			return m != nil && m.Generation == 2
+		})
+	}
+	in := l.c.Info()
+	if in.Term < 2 || in.Leader != l.id {
+		t.Fatalf("info %+v", in)
+	}
+	for _, n := range nodes[1:] {
+		n.c.Close()
+	}
+}
+
+// TestDeadVoterReplaced: with MaxVoters 3 and a spare non-voter, a voter
+// reported dead is removed and the spare promoted, keeping three voters.
+func TestDeadVoterReplaced(t *testing.T) {
+	var mu sync.Mutex
+	aliveSet := map[string]bool{"a": true, "b": true, "c": true, "d": true}
+	alive := func() map[string]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]bool{}
+		for k, v := range aliveSet {
+			out[k] = v
+		}
+		return out
+	}
+	a := start(t, "a", true, 3, alive)
+	defer a.c.Close()
+	eventually(t, 5*time.Second, "a to lead", a.c.IsLeader)
+	others := map[string]*tnode{}
+	for _, id := range []string{"b", "c"} {
+		others[id] = start(t, id, false, 3, alive)
+		a.c.AddNonvoter(id, others[id].c.cfg.Addr)
+	}
+	eventually(t, 10*time.Second, "three voters", func() bool { return a.c.Info().Voters == 3 })
+	d := start(t, "d", false, 3, alive)
+	defer d.c.Close()
+	defer others["b"].c.Close()
+	a.c.AddNonvoter("d", d.c.cfg.Addr)
+	time.Sleep(time.Second)
+	if v := a.c.Info().Voters; v != 3 {
+		t.Fatalf("%d voters with MaxVoters 3", v)
+	}
+	others["c"].c.Close()
+	mu.Lock()
+	aliveSet["c"] = false
+	mu.Unlock()
+	eventually(t, 15*time.Second, "d to replace c", func() bool {
+		voters := 0
+		for _, s := range a.c.Servers() {
+			if s.ID == "c" {
+				return false
+			}
+			if s.Voter {
+				voters++
+			}
+		}
+		return voters == 3
+	})
+}
