@@ -1,0 +1,208 @@
+package member
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Meta is what a member tells the others about itself.
+type Meta struct {
+	Version  string   `json:"version"`
+	Capacity int      `json:"capacity"` // free guest memory in MiB, roughly
+	Roles    []string `json:"roles,omitempty"`
+	API      string   `json:"api,omitempty"`
+}
+
+// Member is one node as seen from here.
+type Member struct {
+	ID          string `json:"id"`
+	Address     string `json:"address"`
+	State       string `json:"state"` // alive, suspect, dead, left
+	Incarnation uint32 `json:"incarnation"`
+	Meta        Meta   `json:"meta"`
+}
+
+// Config configures membership.
+type Config struct {
+	ID      string
+	Network Network
+	Meta    Meta
+	// Changed is called (on memberlist's goroutine) after any join, leave,
+	// death or metadata change.
+	Changed func()
+	Logger  *slog.Logger
+	// Fast selects short probe intervals (tests).
+	Fast bool
+}
+
+// List is the node's membership.
+type List struct {
+	cfg Config
+	ml  *memberlist.Memberlist
+	tr  *transport
+
+	mu   sync.Mutex
+	meta []byte
+}
+
+// Start begins gossiping. Join adds seeds.
+func Start(cfg Config) (*List, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &List{cfg: cfg, tr: newTransport(cfg.Network)}
+	l.meta, _ = json.Marshal(cfg.Meta)
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.ID
+	mc.Transport = l.tr
+	mc.Delegate = delegate{l}
+	mc.Events = events{l}
+	mc.LogOutput = logWriter{cfg.Logger}
+	// Faster than the LAN defaults: the original detected death within 6 s;
+	// here a silent node is suspect after about a second and dead a few
+	// seconds later.
+	mc.ProbeInterval = 500 * time.Millisecond
+	mc.ProbeTimeout = 300 * time.Millisecond
+	mc.GossipInterval = 100 * time.Millisecond
+	mc.SuspicionMult = 3
+	mc.PushPullInterval = 5 * time.Second
+	mc.TCPTimeout = 2 * time.Second
+	mc.DeadNodeReclaimTime = 5 * time.Second
+	if cfg.Fast {
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 150 * time.Millisecond
+		mc.SuspicionMult = 2
+		mc.PushPullInterval = time.Second
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	l.ml = ml
+	return l, nil
+}
+
+// Join contacts seed addresses; it succeeds if any answers.
+func (l *List) Join(seeds ...string) error {
+	_, err := l.ml.Join(seeds)
+	return err
+}
+
+// Leave announces departure and stops.
+func (l *List) Leave(timeout time.Duration) error {
+	err := l.ml.Leave(timeout)
+	return joinErr(err, l.ml.Shutdown())
+}
+
+// Shutdown stops without announcing (as a crash would look).
+func (l *List) Shutdown() error { return l.ml.Shutdown() }
+
+func joinErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// SetMeta changes this node's metadata and gossips it.
+func (l *List) SetMeta(m Meta) {
+	b, _ := json.Marshal(m)
+	l.mu.Lock()
+	l.meta = b
+	l.mu.Unlock()
+	l.ml.UpdateNode(2 * time.Second)
+}
+
+// Members lists every known member (including dead ones not yet reaped),
+// sorted by id.
+func (l *List) Members() []Member {
+	var out []Member
+	for _, n := range l.ml.Members() {
+		out = append(out, member(n))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Alive returns the ids of live members (alive or merely suspect).
+func (l *List) Alive() map[string]bool {
+	out := map[string]bool{}
+	for _, m := range l.Members() {
+		if m.State == "alive" || m.State == "suspect" {
+			out[m.ID] = true
+		}
+	}
+	return out
+}
+
+// NumAlive counts live members including this node.
+func (l *List) NumAlive() int { return l.ml.NumMembers() }
+
+func member(n *memberlist.Node) Member {
+	m := Member{ID: n.Name, Address: n.Address(), Incarnation: 0}
+	switch n.State {
+	case memberlist.StateAlive:
+		m.State = "alive"
+	case memberlist.StateSuspect:
+		m.State = "suspect"
+	case memberlist.StateDead:
+		m.State = "dead"
+	case memberlist.StateLeft:
+		m.State = "left"
+	}
+	json.Unmarshal(n.Meta, &m.Meta)
+	return m
+}
+
+type delegate struct{ l *List }
+
+func (d delegate) NodeMeta(limit int) []byte {
+	d.l.mu.Lock()
+	defer d.l.mu.Unlock()
+	if len(d.l.meta) > limit {
+		return nil
+	}
+	return d.l.meta
+}
+func (delegate) NotifyMsg([]byte)                           {}
+func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (delegate) LocalState(join bool) []byte                { return nil }
+func (delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+type events struct{ l *List }
+
+func (e events) changed() {
+	if e.l.cfg.Changed != nil {
+		go e.l.cfg.Changed() // never block memberlist's goroutine
+	}
+}
+func (e events) NotifyJoin(*memberlist.Node)   { e.changed() }
+func (e events) NotifyLeave(*memberlist.Node)  { e.changed() }
+func (e events) NotifyUpdate(*memberlist.Node) { e.changed() }
+
+// logWriter routes memberlist's log lines to slog at debug (warnings and
+// errors at their level).
+type logWriter struct{ l *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	s := strings.TrimSpace(string(p))
+	switch {
+	case strings.Contains(s, "[ERR]"):
+		w.l.Error(s, "component", "memberlist")
+	case strings.Contains(s, "[WARN]"):
+		w.l.Debug(s, "component", "memberlist") // suspicion chatter is normal while nodes die
+	default:
+		w.l.Debug(s, "component", "memberlist")
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = logWriter{}
