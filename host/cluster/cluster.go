@@ -1,0 +1,259 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/p-kernel/p-kernel/host/consensus"
+	"github.com/p-kernel/p-kernel/host/manifest"
+	"github.com/p-kernel/p-kernel/host/member"
+	"github.com/p-kernel/p-kernel/host/mesh"
+	"github.com/zeebo/blake3"
+)
+
+// Config configures a node's membership in a cluster.
+type Config struct {
+	DataDir  string
+	Listen   string   // UDP address of the mesh
+	Join     []string // seeds; empty = start a new cluster (or resume one)
+	Token    string   // join token (required with Join on a new data directory)
+	Identity ed25519.PrivateKey
+	Meta     member.Meta
+	Logger   *slog.Logger
+	// Fetch returns module bytes this node holds, by hash (for peers).
+	Fetch func(hash string) ([]byte, error)
+	// Applied is called after each manifest change (raft's goroutine).
+	Applied func(index uint64, c manifest.Command, err error)
+	// MembersChanged is called after membership changes.
+	MembersChanged func()
+	MaxVoters      int
+	Fast           bool // short timeouts (tests)
+}
+
+// Cluster is this node's part of the collective.
+type Cluster struct {
+	cfg     Config
+	log     *slog.Logger
+	secret  []byte
+	mesh    *mesh.Mesh
+	members *member.List
+	cons    *consensus.Consensus
+
+	closeOnce sync.Once
+}
+
+var errNoLeader = errors.New("no leader (election in progress, or quorum lost)")
+
+// ErrOtherCluster means the data directory belongs to another cluster.
+var ErrOtherCluster = errors.New("this data directory belongs to another cluster")
+
+// Open starts the mesh, membership and consensus, and joins the seeds.
+func Open(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{cfg: cfg, log: cfg.Logger}
+	secret, fresh, err := loadSecret(cfg.DataDir, cfg.Token, len(cfg.Join) > 0)
+	if err != nil {
+		return nil, err
+	}
+	c.secret = secret
+	c.mesh, err = mesh.Listen(ctx, mesh.Config{Listen: cfg.Listen, Identity: cfg.Identity, Secret: secret, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	c.mesh.Handle(protoRPC, c.serveRPC)
+	id := c.mesh.ID()
+	addr := c.mesh.Addr().String()
+	c.members, err = member.Start(member.Config{ID: id, Network: memberNet{c.mesh}, Meta: cfg.Meta,
+		Changed: cfg.MembersChanged, Logger: cfg.Logger, Fast: cfg.Fast})
+	if err != nil {
+		c.mesh.Close()
+		return nil, err
+	}
+	c.cons, err = consensus.Open(consensus.Config{
+		ID: id, Addr: addr, Dir: filepath.Join(cfg.DataDir, "raft"),
+		Layer:     raftLayer{Listener: c.mesh.Listener(protoRaft), m: c.mesh},
+		Bootstrap: len(cfg.Join) == 0, MaxVoters: cfg.MaxVoters,
+		Alive: c.members.Alive, Applied: cfg.Applied, Logger: cfg.Logger, Fast: cfg.Fast,
+	})
+	if err != nil {
+		c.members.Shutdown()
+		c.mesh.Close()
+		return nil, err
+	}
+	if len(cfg.Join) > 0 {
+		if err := c.join(ctx, fresh); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// loadSecret reads the cluster secret of the data directory, takes it from
+// the token, or makes a new one for a first node.
+func loadSecret(dir, token string, joining bool) (secret []byte, fresh bool, err error) {
+	path := filepath.Join(dir, "cluster.secret")
+	have, rerr := os.ReadFile(path)
+	var fromToken []byte
+	if token != "" {
+		if fromToken, err = mesh.ParseToken(token); err != nil {
+			return nil, false, fmt.Errorf("join token: %w", err)
+		}
+	}
+	switch {
+	case rerr == nil && fromToken != nil && !bytes.Equal(have, fromToken):
+		return nil, false, fmt.Errorf("%w (the token is for a different cluster; use a fresh --data directory)", ErrOtherCluster)
+	case rerr == nil:
+		return have, false, nil
+	case !errors.Is(rerr, os.ErrNotExist):
+		return nil, false, rerr
+	case fromToken != nil:
+		secret = fromToken
+	case joining:
+		return nil, false, errors.New("joining a cluster needs its token (pkhost token on a member prints it)")
+	default:
+		secret = mesh.NewSecret()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, err
+	}
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		return nil, false, err
+	}
+	return secret, true, nil
+}
+
+// join enters the membership through the seeds, then asks the leader (via
+// any seed) for a place in raft as a non-voter.
+func (c *Cluster) join(ctx context.Context, fresh bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		var err error
+		if err = c.members.Join(c.cfg.Join...); err == nil {
+			req := rpcRequest{Method: "join", ID: c.mesh.ID(), Addr: c.mesh.Addr().String()}
+			for _, seed := range c.cfg.Join {
+				if _, err = c.call(ctx, seed, req, nil); err == nil {
+					c.log.Info("joined the cluster", "seed", seed, "fresh", fresh)
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join %v: %w", c.cfg.Join, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// Close leaves the cluster quietly (others notice the silence).
+func (c *Cluster) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = errors.Join(c.cons.Close(), c.members.Leave(time.Second), c.mesh.Close())
+	})
+	return err
+}
+
+// Token is the join token of this cluster.
+func (c *Cluster) Token() string { return mesh.Token(c.secret) }
+
+// ID is the node id; Addr its mesh address.
+func (c *Cluster) ID() string   { return c.mesh.ID() }
+func (c *Cluster) Addr() string { return c.mesh.Addr().String() }
+
+// Manifest returns a copy of the cluster manifest.
+func (c *Cluster) Manifest() *manifest.State { return c.cons.Manifest() }
+
+// Members lists the members.
+func (c *Cluster) Members() []member.Member { return c.members.Members() }
+
+// Alive returns the live member ids.
+func (c *Cluster) Alive() map[string]bool { return c.members.Alive() }
+
+// Propose applies a manifest change through the leader, wherever it is,
+// retrying while there is no leader (an election, or lost quorum) until ctx
+// ends.
+func (c *Cluster) Propose(ctx context.Context, cmd manifest.Command) error {
+	backoff := 50 * time.Millisecond
+	for {
+		var err error
+		if c.cons.IsLeader() {
+			err = c.cons.Propose(ctx, cmd)
+		} else if _, addr := c.cons.Leader(); addr != "" {
+			_, err = c.call(ctx, addr, rpcRequest{Method: "propose"}, cmd.Encode())
+		} else {
+			err = errNoLeader
+		}
+		if err == nil || !leaderless(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("manifest write: %w (%v)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// leaderless reports errors that a retry after an election may cure.
+func leaderless(err error) bool {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return re.Msg == errNoLeader.Error() || re.Msg == consensus.ErrNotLeader.Error() || re.Msg == errLoop.Error()
+	}
+	return errors.Is(err, errNoLeader) || errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// FetchModule gets module bytes by hash from any live peer and verifies
+// them against the hash.
+func (c *Cluster) FetchModule(ctx context.Context, hash string) ([]byte, error) {
+	var errs []error
+	for _, m := range c.members.Members() {
+		if m.ID == c.ID() || (m.State != "alive" && m.State != "suspect") {
+			continue
+		}
+		b, err := c.call(ctx, m.Address, rpcRequest{Method: "fetch", Hash: hash}, nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sum := blake3.Sum256(b)
+		if fmt.Sprintf("%x", sum[:]) != hash {
+			errs = append(errs, fmt.Errorf("%s sent bytes that do not hash to %.12s", m.ID, hash))
+			continue
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("module %.12s: no live peer could supply it: %w", hash, errors.Join(errs...))
+}
+
+// Info is the cluster part of status.
+type Info struct {
+	ID        string          `json:"id"`
+	Addr      string          `json:"address"`
+	Leader    string          `json:"leader"`
+	Consensus consensus.Info  `json:"consensus"`
+	Members   []member.Member `json:"members"`
+	Peers     []mesh.PeerInfo `json:"peers"`
+}
+
+// Info reports the cluster state.
+func (c *Cluster) Info() Info {
+	ci := c.cons.Info()
+	return Info{ID: c.ID(), Addr: c.Addr(), Leader: ci.Leader, Consensus: ci, Members: c.members.Members(), Peers: c.mesh.Peers()}
+}

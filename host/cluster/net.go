@@ -1,0 +1,91 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/p-kernel/p-kernel/host/mesh"
+)
+
+// Stream protocols on the mesh.
+const (
+	protoRaft       byte = 1
+	protoGossip     byte = 2 // memberlist streams (push/pull, fallback probes)
+	protoBigPacket  byte = 3 // memberlist packets too large for a datagram
+	protoRPC        byte = 4
+	protoReplica    byte = 5 // cluster topics (anti-entropy)
+	maxPacketStream      = 16 << 20
+)
+
+// memberNet adapts the mesh to member.Network.
+type memberNet struct{ m *mesh.Mesh }
+
+func (n memberNet) Addr() net.Addr { return n.m.Addr() }
+
+func (n memberNet) DialStream(ctx context.Context, addr string) (net.Conn, error) {
+	return n.m.Dial(ctx, addr, protoGossip)
+}
+
+// HandleStreams hands memberlist the streams it accepts; they outlive the
+// callback (memberlist serves them on its own goroutines), so they come
+// from a mesh listener rather than a handler, which would close them on
+// return.
+func (n memberNet) HandleStreams(h func(net.Conn)) {
+	ln := n.m.Listener(protoGossip)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h(c)
+		}
+	}()
+}
+
+// SendPacket sends small packets as datagrams and larger ones on a
+// one-shot stream: memberlist's packets must not be lost for their size.
+func (n memberNet) SendPacket(ctx context.Context, addr string, b []byte) error {
+	if len(b) <= mesh.MaxDatagram {
+		return n.m.SendDatagram(ctx, addr, b)
+	}
+	s, err := n.m.Dial(ctx, addr, protoBigPacket)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	s.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err = s.Write(b)
+	return err
+}
+
+func (n memberNet) HandlePackets(h func(net.Addr, []byte)) {
+	n.m.HandleDatagrams(func(from, _ string, b []byte) {
+		if a, err := net.ResolveUDPAddr("udp", from); err == nil {
+			h(a, b)
+		}
+	})
+	n.m.Handle(protoBigPacket, func(s *mesh.Stream) {
+		defer s.Close()
+		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(io.LimitReader(s, maxPacketStream))
+		if err == nil {
+			h(s.RemoteAddr(), b)
+		}
+	})
+}
+
+// raftLayer is raft's stream layer over the mesh.
+type raftLayer struct {
+	net.Listener
+	m *mesh.Mesh
+}
+
+func (l raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return l.m.Dial(ctx, string(addr), protoRaft)
+}
