@@ -20,6 +20,8 @@ import (
 	"github.com/p-kernel/p-kernel/abi"
 	"github.com/p-kernel/p-kernel/host/actor"
 	"github.com/p-kernel/p-kernel/host/bus"
+	"github.com/p-kernel/p-kernel/host/manifest"
+	"github.com/p-kernel/p-kernel/host/node"
 )
 
 // Client talks to a node's control API.
@@ -248,4 +250,52 @@ func (c *Client) Subscribe(ctx context.Context, topic string, prefix bool, n int
 		return err
 	}
 	return ctx.Err()
+}
+
+// Token returns the cluster's join token.
+func (c *Client) Token(ctx context.Context) (string, error) {
+	var out map[string]string
+	err := c.do(ctx, "GET", "/v1/cluster/token", nil, &out)
+	return out["token"], err
+}
+
+// Nodes returns the cluster status (members, leader, consensus).
+func (c *Client) Nodes(ctx context.Context) (*node.ClusterStatus, error) {
+	var out node.ClusterStatus
+	return &out, c.do(ctx, "GET", "/v1/nodes", nil, &out)
+}
+
+// Deploy puts a module version into the cluster manifest.
+func (c *Client) Deploy(ctx context.Context, m actor.Manifest, wasm []byte, opts node.DeployOptions) (node.DeployResult, error) {
+	q := manifestQuery(m)
+	sep := "?"
+	if q != "" {
+		sep = "&"
+	}
+	extra := url.Values{}
+	if opts.Canary > 0 {
+		extra.Set("canary", strconv.Itoa(opts.Canary))
+	}
+	if opts.Guard > 0 {
+		extra.Set("guard", strconv.Itoa(opts.Guard))
+	}
+	if opts.Window > 0 {
+		extra.Set("window_ms", strconv.FormatInt(opts.Window.Milliseconds(), 10))
+	}
+	if len(extra) > 0 {
+		q += sep + extra.Encode()
+	}
+	var res node.DeployResult
+	return res, c.do(ctx, "POST", "/v1/deploy/"+url.PathEscape(m.Name)+q, wasm, &res)
+}
+
+// History returns a module's cluster manifest entry and history.
+func (c *Client) History(ctx context.Context, name string) (*manifest.Module, error) {
+	var m manifest.Module
+	return &m, c.do(ctx, "GET", "/v1/modules/"+url.PathEscape(name)+"/history", nil, &m)
+}
+
+// Rollback returns a module to its previous version cluster-wide.
+func (c *Client) Rollback(ctx context.Context, name string) error {
+	return c.do(ctx, "POST", "/v1/modules/"+url.PathEscape(name)+"/rollback", nil, nil)
 }

@@ -5,7 +5,8 @@
 // side is [Client].
 //
 // The socket is created 0600: anyone who can reach it controls the node.
-// Imports: host/actor and host/bus for their types, the stdlib.
+// Imports: host/node, host/actor, host/bus and host/manifest for their
+// types, the stdlib.
 package api
 
 import (
@@ -26,6 +27,8 @@ import (
 	"github.com/p-kernel/p-kernel/abi"
 	"github.com/p-kernel/p-kernel/host/actor"
 	"github.com/p-kernel/p-kernel/host/bus"
+	"github.com/p-kernel/p-kernel/host/manifest"
+	"github.com/p-kernel/p-kernel/host/node"
 	"github.com/p-kernel/p-kernel/host/runtime"
 )
 
@@ -38,6 +41,13 @@ type Backend interface {
 	Unload(ctx context.Context, name string, purge bool) error
 	Actors() *actor.System
 	Bus() *bus.Bus
+
+	// The collective (errors when the node runs alone).
+	Deploy(ctx context.Context, m actor.Manifest, wasm []byte, opts node.DeployOptions) (node.DeployResult, error)
+	Rollback(ctx context.Context, name string) error
+	History(name string) (*manifest.Module, error)
+	Token() (string, error)
+	ClusterInfo() *node.ClusterStatus
 }
 
 // MaxModuleSize bounds an uploaded module.
@@ -58,6 +68,11 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("GET /v1/topics", s.topics)
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("GET /v1/subscribe", s.subscribe)
+	mux.HandleFunc("GET /v1/cluster/token", s.token)
+	mux.HandleFunc("GET /v1/nodes", s.nodes)
+	mux.HandleFunc("POST /v1/deploy/{name}", s.deploy)
+	mux.HandleFunc("GET /v1/modules/{name}/history", s.history)
+	mux.HandleFunc("POST /v1/modules/{name}/rollback", s.rollback)
 	return mux
 }
 
@@ -94,6 +109,8 @@ func fail(w http.ResponseWriter, err error) {
 		}
 	case errors.Is(err, actor.ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, node.ErrNoCluster):
+		code = http.StatusConflict
 	case errors.Is(err, actor.ErrExists):
 		code = http.StatusConflict
 	case errors.Is(err, runtime.ErrMalformed), errors.Is(err, runtime.ErrABIVersion),
@@ -370,4 +387,50 @@ func Listen(dataDir, addr string) (net.Listener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+func (s *server) token(w http.ResponseWriter, r *http.Request) {
+	t, err := s.b.Token()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]string{"token": t})
+}
+
+func (s *server) nodes(w http.ResponseWriter, r *http.Request) {
+	ci := s.b.ClusterInfo()
+	if ci == nil {
+		fail(w, node.ErrNoCluster)
+		return
+	}
+	writeJSON(w, 200, ci)
+}
+
+func (s *server) deploy(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var opts node.DeployOptions
+	opts.Canary, _ = strconv.Atoi(q.Get("canary"))
+	opts.Guard, _ = strconv.Atoi(q.Get("guard"))
+	if ms, _ := strconv.Atoi(q.Get("window_ms")); ms > 0 {
+		opts.Window = time.Duration(ms) * time.Millisecond
+	}
+	withModule(w, r, func(m actor.Manifest, wasm []byte) (any, error) { return s.b.Deploy(r.Context(), m, wasm, opts) })
+}
+
+func (s *server) history(w http.ResponseWriter, r *http.Request) {
+	m, err := s.b.History(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, 200, m)
+}
+
+func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
+	if err := s.b.Rollback(r.Context(), r.PathValue("name")); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]string{"rolled_back": r.PathValue("name")})
 }

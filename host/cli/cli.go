@@ -52,6 +52,9 @@ func DefaultDataDir() string {
 	return filepath.Join(os.TempDir(), "pkhost-"+fmt.Sprint(os.Getuid()))
 }
 
+// DefaultListen is the mesh address of `pkhost run` without --listen.
+const DefaultListen = "0.0.0.0:7370"
+
 // IO is where a command reads and writes.
 type IO struct {
 	In       io.Reader
@@ -61,14 +64,20 @@ type IO struct {
 const usage = `pkhost: the p-kernel host.
 
 Usage:
-  pkhost run [--data DIR] [--api ADDR] [--interpreter] [--log-level LEVEL]
+  pkhost run [--data DIR] [--api ADDR] [--listen HOST:PORT] [--join HOST:PORT --token T]
+             [--interpreter] [--log-level LEVEL]
   pkhost status [--json]
+  pkhost token
+  pkhost nodes [--json]
   pkhost module ls
   pkhost module load NAME FILE.wasm [--grant G,G] [--memory MIB] [--budget MS] [--mailbox N]
   pkhost module swap NAME FILE.wasm [same flags]
   pkhost module unload NAME [--purge]
   pkhost module logs NAME
   pkhost module call NAME [DATA]
+  pkhost module deploy NAME FILE.wasm [--canary N] [--window D] [--guard N] [load flags]
+  pkhost module history NAME
+  pkhost module rollback NAME
   pkhost topic ls
   pkhost topic pub TOPIC [DATA] [--latest] [--stdin]
   pkhost topic sub TOPIC [-n N] [--prefix] [--json]
@@ -90,6 +99,10 @@ func Run(ctx context.Context, args []string, io IO) int {
 		err = cmdRun(ctx, args[1:], io)
 	case "status":
 		err = cmdStatus(ctx, args[1:], io)
+	case "token":
+		err = cmdToken(ctx, args[1:], io)
+	case "nodes":
+		err = cmdNodes(ctx, args[1:], io)
 	case "module", "modules":
 		err = cmdModule(ctx, args[1:], io)
 	case "topic", "topics":
@@ -141,6 +154,10 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	addr := fs.String("api", "", "control API address: empty = unix socket in the data directory, or a loopback HOST:PORT")
 	interp := fs.Bool("interpreter", false, "use wazero's interpreter instead of its compiler")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	listen := fs.String("listen", DefaultListen, `UDP address of the cluster mesh ("off": run alone)`)
+	join := fs.String("join", "", "seed address(es) of a cluster to join, comma-separated")
+	token := fs.String("token", "", "the cluster's join token (pkhost token on a member prints it)")
+	joinTimeout := fs.Duration("join-timeout", time.Minute, "give up joining after this long")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -161,8 +178,16 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	}
 	// PKHOST_COMPILE_CACHE lets several nodes (tests, a laptop running a
 	// few) share compiled machine code.
-	n, err := node.New(ctx, node.Config{DataDir: *data, Logger: log, Interpreter: *interp,
-		CompileCacheDir: os.Getenv("PKHOST_COMPILE_CACHE")})
+	cfg := node.Config{DataDir: *data, Logger: log, Interpreter: *interp,
+		CompileCacheDir: os.Getenv("PKHOST_COMPILE_CACHE"), Token: *token,
+		FastCluster: os.Getenv("PKHOST_FAST_CLUSTER") != "", JoinTimeout: *joinTimeout}
+	if *listen != "off" {
+		cfg.Listen = *listen
+	}
+	if *join != "" {
+		cfg.Join = strings.Split(*join, ",")
+	}
+	n, err := node.New(ctx, cfg)
 	if err != nil {
 		l.Close()
 		return err
@@ -211,6 +236,11 @@ func cmdStatus(ctx context.Context, args []string, io IO) error {
 	fmt.Fprintf(io.Out, "node %s  pkhost %s  ABI v%s  %s  up %s\n", st.Node.ID, st.Node.Version, st.Node.ABI, st.Node.Platform,
 		(time.Duration(st.Node.UptimeSec) * time.Second).String())
 	fmt.Fprintf(io.Out, "data %s  engine %s  heap %s  guests %s\n\n", st.Node.DataDir, st.Node.Engine, size(st.Node.HeapBytes), size(st.Node.GuestBytes))
+	if st.Cluster != nil {
+		ci := st.Cluster
+		fmt.Fprintf(io.Out, "cluster: leader %s  term %d  voters %d  members %d alive of %d  degrade %s  mesh %s\n\n",
+			orNone(ci.Leader), ci.Consensus.Term, ci.Consensus.Voters, ci.Alive, len(ci.Members), ci.Degrade, ci.Addr)
+	}
 	printModules(io.Out, st.Modules)
 	fmt.Fprintf(io.Out, "\nbus: %d topics, %d published, %d delivered, %d dropped\n", st.Bus.Topics, st.Bus.Published, st.Bus.Delivered, st.Bus.Dropped)
 	for _, m := range st.Modules {
@@ -333,6 +363,83 @@ func cmdModule(ctx context.Context, args []string, io IO) error {
 		fmt.Fprintf(io.Out, "swapped %s %s -> %s: paused %v, %d queued events handed over, %d bytes of state\n",
 			m.Name, res.From[:12], res.To[:12], res.Pause, res.Queued, res.StateBytes)
 		return nil
+	case "deploy":
+		fs, data, m, grants := moduleFlags("module deploy", io)
+		canary := fs.Int("canary", 0, "run on N nodes first, watch them for --window, then everywhere")
+		window := fs.Duration("window", 10*time.Second, "canary health window")
+		guard := fs.Int("guard", 0, "run on N nodes only, re-placed when one dies (0: everywhere)")
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 2 {
+			return errors.New("usage: pkhost module deploy NAME FILE.wasm [--canary N]")
+		}
+		m.Name = pos[0]
+		if *grants != "" {
+			for _, g := range strings.Split(*grants, ",") {
+				m.Grants = append(m.Grants, abi.Group(strings.TrimSpace(g)))
+			}
+		}
+		wasm, err := os.ReadFile(pos[1])
+		if err != nil {
+			return err
+		}
+		c, err := dial(*data)
+		if err != nil {
+			return err
+		}
+		if *canary > 0 {
+			fmt.Fprintf(io.Err, "deploying %s to %d canary node(s), watching for %v...\n", m.Name, *canary, *window)
+		}
+		res, err := c.Deploy(ctx, *m, wasm, node.DeployOptions{Canary: *canary, Window: *window, Guard: *guard})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Out, "deployed %s version %s (%s)\n", m.Name, res.Version[:12], res.Phase)
+		return nil
+	case "history":
+		fs, data := flags("module history", io)
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return errors.New("usage: pkhost module history NAME")
+		}
+		c, err := dial(*data)
+		if err != nil {
+			return err
+		}
+		h, err := c.History(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GENERATION\tVERSION\tPHASE\tWRITTEN BY\tNOTE")
+		for _, r := range h.History {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Generation, r.Version[:12], r.Phase, r.Clock.Node, r.Note)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t(current)\n", h.Generation, h.Version[:12], h.Phase, h.Clock.Node)
+		return tw.Flush()
+	case "rollback":
+		fs, data := flags("module rollback", io)
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return errors.New("usage: pkhost module rollback NAME")
+		}
+		c, err := dial(*data)
+		if err != nil {
+			return err
+		}
+		if err := c.Rollback(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Out, "rolled back %s\n", pos[0])
+		return nil
 	case "unload":
 		fs, data := flags("module unload", io)
 		purge := fs.Bool("purge", false, "also delete the module's key-value store")
@@ -398,7 +505,69 @@ func cmdModule(ctx context.Context, args []string, io IO) error {
 		fmt.Fprintf(io.Out, "%s\n", reply)
 		return nil
 	}
-	return fmt.Errorf("unknown subcommand %q: want ls, load, swap, unload, logs, call", sub)
+	return fmt.Errorf("unknown subcommand %q: want ls, load, swap, unload, logs, call, deploy, history, rollback", sub)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func cmdToken(ctx context.Context, args []string, io IO) error {
+	fs, data := flags("token", io)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := dial(*data)
+	if err != nil {
+		return err
+	}
+	t, err := c.Token(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(io.Out, t)
+	return nil
+}
+
+func cmdNodes(ctx context.Context, args []string, io IO) error {
+	fs, data := flags("nodes", io)
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := dial(*data)
+	if err != nil {
+		return err
+	}
+	ci, err := c.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(io.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ci)
+	}
+	voter := map[string]string{}
+	for _, s := range ci.Consensus.Servers {
+		voter[s.ID] = "non-voter"
+		if s.Voter {
+			voter[s.ID] = "voter"
+		}
+	}
+	tw := tabwriter.NewWriter(io.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATE\tRAFT\tVERSION")
+	for _, m := range ci.Members {
+		role := voter[m.ID]
+		if m.ID == ci.Leader {
+			role = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, m.Address, m.State, orNone(role), m.Meta.Version)
+	}
+	return tw.Flush()
 }
 
 func cmdTopic(ctx context.Context, args []string, io IO) error {

@@ -181,15 +181,15 @@ func TestRawClientsRefused(t *testing.T) {
 		name  string
 		cert  *tls.Certificate
 		alpn  string
-		wants string // in the client's error
+		wants string // the alert the server sent
 	}{
-		{"no certificate", nil, alpn, ""},
-		{"self-signed", selfSigned(t), alpn, ""},
-		{"other cluster", issue(other, time.Now(), time.Hour), alpn, ""},
-		{"forged issuer", issue(forgedCA(t, cl), time.Now(), time.Hour), alpn, ""},
-		{"expired", issue(cl, time.Now().Add(-3*time.Hour), time.Hour), alpn, ""},
-		{"not yet valid", issue(cl, time.Now().Add(3*time.Hour), time.Hour), alpn, ""},
-		{"ecdsa key", ecdsaCert(t, cl), alpn, ""},
+		{"no certificate", nil, alpn, "certificate required"},
+		{"self-signed", selfSigned(t), alpn, "unknown certificate authority"},
+		{"other cluster", issue(other, time.Now(), time.Hour), alpn, "unknown certificate authority"},
+		{"forged issuer", issue(forgedCA(t, cl), time.Now(), time.Hour), alpn, "unknown certificate authority"},
+		{"expired", issue(cl, time.Now().Add(-3*time.Hour), time.Hour), alpn, "expired certificate"},
+		{"not yet valid", issue(cl, time.Now().Add(3*time.Hour), time.Hour), alpn, "expired certificate"},
+		{"ecdsa key", ecdsaCert(t, cl), alpn, "bad certificate"},
 		{"wrong alpn", issue(cl, time.Now(), time.Hour), "h3", "application protocol"},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -489,4 +490,34 @@ func TestBadConfig(t *testing.T) {
 	if _, err := Listen(ctx, Config{Listen: "127.0.0.1:0", Identity: newKey(t), Secret: []byte("short")}); err == nil {
 		t.Fatal("short secret accepted")
 	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	secret := NewSecret()
+	cfg := func() Config {
+		return Config{Listen: "127.0.0.1:0", Identity: newKey(t), Secret: secret, Logger: testLogger()}
+	}
+	a, err := Listen(context.Background(), cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Listen(context.Background(), cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Handle(protoEcho, func(s *Stream) { io.Copy(s, s) })
+	b.Handle(protoSink, func(s *Stream) { io.Copy(io.Discard, s) }) // returns when the link goes
+	ctx := timeout(t, 5*time.Second)
+	if _, _, err := echo(ctx, a, b.Addr().String(), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.Dial(ctx, b.Addr().String(), protoSink) // left open on purpose
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("pending"))
+	a.Close()
+	b.Close()
+	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }

@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,17 +18,16 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"strings"
 	"time"
 
 	"github.com/p-kernel/p-kernel/abi"
 	"github.com/p-kernel/p-kernel/host/actor"
 	"github.com/p-kernel/p-kernel/host/bus"
 	"github.com/p-kernel/p-kernel/host/embed"
+	"github.com/p-kernel/p-kernel/host/mesh"
 	"github.com/p-kernel/p-kernel/host/runtime"
 	"github.com/p-kernel/p-kernel/host/store"
 	"github.com/p-kernel/p-kernel/host/syscall"
-	"github.com/zeebo/blake3"
 )
 
 // Version is the pkhost version, set at link time with
@@ -47,11 +45,24 @@ type Config struct {
 	// <DataDir>/cache/compiled). Nodes may share one.
 	CompileCacheDir string
 	Policy          actor.Policy
+
+	// Listen is the UDP address of the cluster mesh; "" runs the node
+	// alone, without the collective.
+	Listen string
+	// Join lists seed addresses of a cluster to join (with Token).
+	Join  []string
+	Token string
+	// FastCluster shortens membership and raft timeouts (tests).
+	FastCluster bool
+	// JoinTimeout bounds joining (default 1 minute).
+	JoinTimeout time.Duration
 }
 
 // Node is one running pkhost.
 type Node struct {
 	cfg   Config
+	key   ed25519.PrivateKey
+	cl    *clusterState
 	id    string
 	log   *slog.Logger
 	start time.Time
@@ -76,12 +87,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.CompileCacheDir = filepath.Join(cfg.DataDir, "cache", "compiled")
 	}
 	n := &Node{cfg: cfg, start: time.Now()}
-	id, err := loadIdentity(cfg.DataDir)
+	key, err := loadIdentity(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	n.id = id
-	n.log = cfg.Logger.With("node", id)
+	n.key = key
+	n.id = mesh.NodeID(key.Public().(ed25519.PublicKey))
+	n.log = cfg.Logger.With("node", n.id)
 	n.store, err = store.Open(filepath.Join(cfg.DataDir, "state.db"))
 	if err != nil {
 		return nil, err
@@ -98,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.bus = bus.New()
 	n.sys = actor.New(actor.Config{
-		NodeID: id, Runtime: n.rt, Bus: n.bus, Store: n.store, Logger: n.log,
+		NodeID: n.id, Runtime: n.rt, Bus: n.bus, Store: n.store, Logger: n.log,
 		Status: func() []byte { b, _ := json.Marshal(n.Status()); return b },
 		Policy: cfg.Policy,
 	})
@@ -106,6 +118,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.restoreModules(ctx)
 	if !cfg.NoEmbedded {
 		n.loadEmbedded(ctx)
+	}
+	if cfg.Listen != "" {
+		if err := n.startCluster(ctx); err != nil {
+			n.Close(ctx)
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -125,31 +143,31 @@ func (n *Node) DataDir() string { return n.cfg.DataDir }
 // Close stops every module (their final snapshots are saved) and closes the
 // runtime and the store.
 func (n *Node) Close(ctx context.Context) error {
+	n.stopCluster()
 	n.sys.Close(ctx)
 	err := n.rt.Close(ctx)
 	return errors.Join(err, n.store.Close())
 }
 
-// loadIdentity reads or creates the node's Ed25519 key. The id is the
-// first 80 bits of BLAKE3(public key) in lowercase base32.
-func loadIdentity(dir string) (string, error) {
+// loadIdentity reads or creates the node's Ed25519 key. The node id is
+// derived from its public key (mesh.NodeID: the first 80 bits of
+// BLAKE3(public key) in lowercase base32).
+func loadIdentity(dir string) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, "identity.key")
 	seed, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		seed = make([]byte, ed25519.SeedSize)
 		rand.Read(seed)
 		if err := writeFileAtomic(path, seed, 0o600); err != nil {
-			return "", fmt.Errorf("identity: %w", err)
+			return nil, fmt.Errorf("identity: %w", err)
 		}
 	} else if err != nil {
-		return "", fmt.Errorf("identity: %w", err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	if len(seed) != ed25519.SeedSize {
-		return "", fmt.Errorf("identity: %s is %d bytes, want %d (corrupt? move it away to get a new identity)", path, len(seed), ed25519.SeedSize)
+		return nil, fmt.Errorf("identity: %s is %d bytes, want %d (corrupt? move it away to get a new identity)", path, len(seed), ed25519.SeedSize)
 	}
-	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
-	sum := blake3.Sum256(pub)
-	return "n" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10])), nil
+	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
@@ -183,6 +201,7 @@ func (n *Node) publishNode() {
 type record struct {
 	Manifest actor.Manifest `json:"manifest"`
 	Embedded bool           `json:"embedded,omitempty"`
+	Cluster  bool           `json:"cluster,omitempty"`  // placed by the cluster manifest
 	Disabled bool           `json:"disabled,omitempty"` // an embedded module the user unloaded
 }
 
@@ -239,13 +258,13 @@ func (n *Node) loadEmbedded(ctx context.Context) {
 			// Restored from the last run: if this binary embeds another
 			// version, upgrade it in place, keeping its state.
 			if a.Status().Version != runtime.HashOf(m.Wasm).String() {
-				if _, err := n.swap(ctx, actor.Manifest{Name: m.Name, Grants: m.Grants}, m.Wasm, true); err != nil {
+				if _, err := n.swap(ctx, actor.Manifest{Name: m.Name, Grants: m.Grants}, m.Wasm, true, false); err != nil {
 					n.log.Error("first-party module upgrade failed; the previous version runs on", "module", m.Name, "err", err)
 				}
 			}
 			continue
 		}
-		if _, err := n.load(ctx, actor.Manifest{Name: m.Name, Grants: m.Grants}, m.Wasm, true); err != nil {
+		if _, err := n.load(ctx, actor.Manifest{Name: m.Name, Grants: m.Grants}, m.Wasm, true, false); err != nil {
 			n.log.Error("first-party module failed to start", "module", m.Name, "err", err)
 		}
 	}
@@ -258,10 +277,10 @@ func (n *Node) loadEmbedded(ctx context.Context) {
 
 // Load starts a module from its bytes and remembers it across restarts.
 func (n *Node) Load(ctx context.Context, m actor.Manifest, wasm []byte) (actor.Status, error) {
-	return n.load(ctx, m, wasm, false)
+	return n.load(ctx, m, wasm, false, false)
 }
 
-func (n *Node) load(ctx context.Context, m actor.Manifest, wasm []byte, embedded bool) (actor.Status, error) {
+func (n *Node) load(ctx context.Context, m actor.Manifest, wasm []byte, embedded, fromCluster bool) (actor.Status, error) {
 	m.Version = runtime.HashOf(wasm).String()
 	if err := n.store.Put(store.NSModules, []byte(m.Version), wasm); err != nil {
 		return actor.Status{}, err
@@ -275,7 +294,7 @@ func (n *Node) load(ctx context.Context, m actor.Manifest, wasm []byte, embedded
 	}
 	st := a.Status()
 	m.Grants = st.Grants
-	if err := n.saveRecord(record{Manifest: m, Embedded: embedded}); err != nil {
+	if err := n.saveRecord(record{Manifest: m, Embedded: embedded, Cluster: fromCluster}); err != nil {
 		return st, err
 	}
 	n.log.Info("module loaded", "module", m.Name, "version", m.Version[:12])
@@ -285,10 +304,10 @@ func (n *Node) load(ctx context.Context, m actor.Manifest, wasm []byte, embedded
 // Swap hot-swaps a running module to new bytes. Manifest fields left zero
 // keep their current values.
 func (n *Node) Swap(ctx context.Context, m actor.Manifest, wasm []byte) (actor.SwapResult, error) {
-	return n.swap(ctx, m, wasm, false)
+	return n.swap(ctx, m, wasm, false, false)
 }
 
-func (n *Node) swap(ctx context.Context, m actor.Manifest, wasm []byte, embedded bool) (actor.SwapResult, error) {
+func (n *Node) swap(ctx context.Context, m actor.Manifest, wasm []byte, embedded, fromCluster bool) (actor.SwapResult, error) {
 	cur, ok := n.records()[m.Name]
 	if ok {
 		m = merge(cur.Manifest, m)
@@ -301,7 +320,7 @@ func (n *Node) swap(ctx context.Context, m actor.Manifest, wasm []byte, embedded
 	if err != nil {
 		return res, err
 	}
-	if err := n.saveRecord(record{Manifest: m, Embedded: embedded}); err != nil {
+	if err := n.saveRecord(record{Manifest: m, Embedded: embedded, Cluster: fromCluster || cur.Cluster}); err != nil {
 		return res, err
 	}
 	n.log.Info("module swapped", "module", m.Name, "from", res.From[:12], "to", res.To[:12], "pause", res.Pause)

@@ -8,11 +8,18 @@ import (
 	"github.com/p-kernel/p-kernel/abi"
 	"github.com/p-kernel/p-kernel/host/actor"
 	"github.com/p-kernel/p-kernel/host/bus"
+	"github.com/p-kernel/p-kernel/host/member"
 )
 
 // Status is the document behind `pkhost status --json` and node_status.
 type Status struct {
-	Node    NodeInfo          `json:"node"`
+	Node NodeInfo `json:"node"`
+	// Leader, Members and Degrade summarise the cluster (empty when the
+	// node runs alone); Cluster has the details.
+	Leader  string            `json:"leader"`
+	Members []member.Member   `json:"members"`
+	Degrade string            `json:"degrade"`
+	Cluster *ClusterStatus    `json:"cluster,omitempty"`
 	Modules []actor.Status    `json:"modules"`
 	Topics  []bus.TopicStatus `json:"topics"`
 	Bus     bus.Totals        `json:"bus"`
@@ -47,7 +54,7 @@ func (n *Node) Status() Status {
 	if n.cfg.Interpreter || (goruntime.GOARCH != "amd64" && goruntime.GOARCH != "arm64") {
 		engine = "interpreter"
 	}
-	return Status{
+	st := Status{
 		Node: NodeInfo{
 			ID: n.id, Version: Version, ABI: fmt.Sprintf("%d.%d", abi.Major, abi.Minor), DataDir: n.cfg.DataDir,
 			UptimeSec: time.Since(n.start).Seconds(), Engine: engine, Go: goruntime.Version(),
@@ -57,5 +64,11 @@ func (n *Node) Status() Status {
 		Modules: mods,
 		Topics:  n.bus.Topics(),
 		Bus:     n.bus.Totals(),
+		Members: []member.Member{},
+		Degrade: "SOLO",
 	}
+	if ci := n.ClusterInfo(); ci != nil {
+		st.Cluster, st.Leader, st.Members, st.Degrade = ci, ci.Leader, ci.Members, ci.Degrade
+	}
+	return st
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -112,8 +113,12 @@ func StartOn(t testing.TB, data string, extra ...string) *Node {
 	t.Helper()
 	bin := Binary(t)
 	n := &Node{t: t, Data: data, log: &syncBuffer{}, done: make(chan struct{})}
-	n.cmd = exec.Command(bin, append([]string{"run", "--data", data, "--log-level", "debug"}, extra...)...)
-	n.cmd.Env = append(os.Environ(), "PKHOST_COMPILE_CACHE="+wasmbuild.SharedCacheDir())
+	args := []string{"run", "--data", data, "--log-level", "debug"}
+	if !slices.Contains(extra, "--listen") {
+		args = append(args, "--listen", "127.0.0.1:0")
+	}
+	n.cmd = exec.Command(bin, append(args, extra...)...)
+	n.cmd.Env = append(os.Environ(), "PKHOST_COMPILE_CACHE="+wasmbuild.SharedCacheDir(), "PKHOST_FAST_CLUSTER=1")
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	os.Remove(filepath.Join(data, "api"))
 	if err := n.cmd.Start(); err != nil {
@@ -218,4 +223,35 @@ func (n *Node) checkLog() {
 			}
 		}
 	}
+}
+
+// MeshAddr is the node's cluster mesh address (from its status).
+func (n *Node) MeshAddr() string {
+	n.t.Helper()
+	ci, err := n.Client().Nodes(context.Background())
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return ci.Addr
+}
+
+// Exited reports whether the process has ended, and its error.
+func (n *Node) Exited() (bool, error) {
+	select {
+	case <-n.done:
+		return true, n.err
+	default:
+		return false, nil
+	}
+}
+
+// Run runs `pkhost run` expecting it to fail, and returns its output.
+func RunFailing(t testing.TB, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), append([]string{"run"}, args...)...)
+	cmd.Env = append(os.Environ(), "PKHOST_COMPILE_CACHE="+wasmbuild.SharedCacheDir(), "PKHOST_FAST_CLUSTER=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

@@ -1,0 +1,184 @@
+package tests
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p-kernel/p-kernel/host/actor"
+	"github.com/p-kernel/p-kernel/host/node"
+	"github.com/p-kernel/p-kernel/host/wasmbuild"
+	"github.com/p-kernel/p-kernel/tests/testenv"
+)
+
+// startCluster starts n pkhost processes forming one cluster.
+func startCluster(t *testing.T, n int) []*testenv.Node {
+	t.Helper()
+	first := testenv.Start(t)
+	token := strings.TrimSpace(first.MustCLI("token"))
+	seed := first.MeshAddr()
+	nodes := []*testenv.Node{first}
+	for range n - 1 {
+		nodes = append(nodes, testenv.Start(t, "--join", seed, "--token", token))
+	}
+	waitCluster(t, nodes, n, 60*time.Second)
+	return nodes
+}
+
+// waitCluster waits until every live node sees want alive members and a
+// leader, and the leader has min(want, 5) voters.
+func waitCluster(t *testing.T, nodes []*testenv.Node, want int, d time.Duration) *node.ClusterStatus {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok := true
+		var last *node.ClusterStatus
+		for _, n := range nodes {
+			if n == nil {
+				continue
+			}
+			ci, err := n.Client().Nodes(context.Background())
+			if err != nil || ci.Alive != want || ci.Leader == "" || ci.Consensus.Voters != min(want, 5) {
+				ok = false
+				last = ci
+				break
+			}
+			last = ci
+		}
+		if ok {
+			return last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster did not settle on %d members: %+v", want, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func runningVersion(t *testing.T, n *testenv.Node, name string) string {
+	t.Helper()
+	mods, err := n.Client().Modules(context.Background())
+	if err != nil {
+		return ""
+	}
+	for _, m := range mods {
+		if m.Name == name && m.State == actor.StateRunning {
+			return m.Version
+		}
+	}
+	return ""
+}
+
+func waitEverywhere(t *testing.T, nodes []*testenv.Node, name, version string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
+		for runningVersion(t, n, name) != version {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not run %s %.12s (runs %.12q)\n%s", n.Data, name, version, runningVersion(t, n, name), n.Log())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// TestClusterOfThree: three real pkhost processes over QUIC on loopback:
+// a cluster-wide deploy runs everywhere; kill -9 of the leader gives a new
+// leader and deploys work again; a failing canary is rolled back
+// everywhere; a node with the wrong token is refused.
+func TestClusterOfThree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	nodes := startCluster(t, 3)
+	v1 := writeFile(t, wasmbuild.Go(t, echoPkg, ""))
+	v2 := writeFile(t, wasmbuild.Go(t, echoPkg, wasmbuild.Tag("v2")))
+
+	out := nodes[1].MustCLI("module", "deploy", "echo", v1)
+	if !strings.Contains(out, "deployed echo") {
+		t.Fatalf("deploy: %s", out)
+	}
+	h1, err := nodes[1].Client().History(context.Background(), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver1 := h1.Version
+	waitEverywhere(t, nodes, "echo", ver1, 60*time.Second)
+
+	// Status --json names the leader, members and the degrade level.
+	raw, _ := nodes[2].Client().Status(context.Background())
+	for _, want := range []string{`"leader":"n`, `"members":[{"id":"n`, `"degrade":"FULL"`, `"state":"alive"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Fatalf("status --json lacks %s:\n%s", want, raw)
+		}
+	}
+
+	// kill -9 the leader.
+	ci, _ := nodes[0].Client().Nodes(context.Background())
+	var leader int
+	for i, n := range nodes {
+		if m, _ := n.Client().Nodes(context.Background()); m != nil && m.ID == ci.Leader {
+			leader = i
+		}
+	}
+	start := time.Now()
+	nodes[leader].Kill()
+	nodes[leader] = nil
+	var survivors []*testenv.Node
+	for _, n := range nodes {
+		if n != nil {
+			survivors = append(survivors, n)
+		}
+	}
+	oldLeader := ci.Leader
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ci, err := survivors[0].Client().Nodes(context.Background())
+		if err == nil && ci.Leader != "" && ci.Leader != oldLeader {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new leader after the old one was killed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("new leader within %v of kill -9", time.Since(start))
+	survivors[1].MustCLI("module", "deploy", "echo", v2)
+	h, err := survivors[1].Client().History(context.Background(), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver2 := h.Version
+	waitEverywhere(t, survivors, "echo", ver2, 60*time.Second)
+	if h := survivors[0].MustCLI("module", "history", "echo"); !strings.Contains(h, ver1[:12]) || !strings.Contains(h, ver2[:12]) {
+		t.Fatalf("history:\n%s", h)
+	}
+
+	// A canary that fails to start is rolled back everywhere.
+	bad := writeFile(t, testenv.Guest{InitBody: []byte{testenv.OpUnreach}}.Bytes())
+	_, errOut, code := survivors[0].CLI("module", "deploy", "echo", bad, "--canary", "1", "--window", "5s")
+	if code == 0 || !strings.Contains(errOut, "rolled back") {
+		t.Fatalf("bad canary deploy: code %d: %s", code, errOut)
+	}
+	waitEverywhere(t, survivors, "echo", ver2, 30*time.Second)
+	h, _ = survivors[1].Client().History(context.Background(), "echo")
+	if h.Version != ver2 || !strings.Contains(h.History[len(h.History)-1].Note, "failed to start") {
+		t.Fatalf("manifest after the rollback: %+v", h)
+	}
+
+	// The wrong token is refused at the handshake.
+	other := testenv.Start(t)
+	wrong := strings.TrimSpace(other.MustCLI("token"))
+	out, err = testenv.RunFailing(t, 60*time.Second, "--data", t.TempDir(), "--listen", "127.0.0.1:0",
+		"--join", survivors[0].MeshAddr(), "--token", wrong, "--join-timeout", "3s")
+	if err == nil {
+		t.Fatalf("a node with the wrong token started:\n%s", out)
+	}
+	if ci, _ := survivors[0].Client().Nodes(context.Background()); ci.Alive != 2 {
+		t.Fatalf("a stranger got in: %+v", ci.Members)
+	}
+}
