@@ -81,7 +81,9 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c.cons, err = consensus.Open(consensus.Config{
 		ID: id, Addr: addr, Dir: filepath.Join(cfg.DataDir, "raft"),
-		Layer:     raftLayer{Listener: c.mesh.Listener(protoRaft), m: c.mesh},
+		Layer: func() (consensus.StreamLayer, error) {
+			return raftLayer{Listener: c.mesh.Listener(protoRaft), m: c.mesh}, nil
+		},
 		Bootstrap: len(cfg.Join) == 0, MaxVoters: cfg.MaxVoters,
 		Alive: c.members.Alive, Applied: cfg.Applied, Logger: cfg.Logger, Fast: cfg.Fast,
 	})

@@ -25,10 +25,12 @@ type StreamLayer = raft.StreamLayer
 
 // Config configures a node's consensus.
 type Config struct {
-	ID    string // the node id: the raft server id
-	Addr  string // the node's mesh address: the raft server address
-	Dir   string // where the log, stable store and snapshots live
-	Layer StreamLayer
+	ID   string // the node id: the raft server id
+	Addr string // the node's mesh address: the raft server address
+	Dir  string // where the log, stable store and snapshots live
+	// Layer opens the stream layer; it is called again after a recovery,
+	// because raft closes its transport when it shuts down.
+	Layer func() (StreamLayer, error)
 	// Bootstrap starts a new cluster of one (the first node).
 	Bootstrap bool
 	// MaxVoters is how many voters the leader keeps (default 5).
@@ -47,14 +49,17 @@ type Config struct {
 
 // Consensus is a node's raft member.
 type Consensus struct {
-	cfg   Config
+	cfg  Config
+	log  *slog.Logger
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	rmu   sync.RWMutex // guards the raft instance, which a recovery replaces
 	raft  *raft.Raft
 	fsm   *fsm
 	store *raftboltdb.BoltStore
-	trans *raft.NetworkTransport
-	log   *slog.Logger
-	done  chan struct{}
-	wg    sync.WaitGroup
+	snaps raft.SnapshotStore
+	rc    *raft.Config
 
 	mu       sync.Mutex
 	deadSeen map[string]time.Time
@@ -77,45 +82,162 @@ func Open(cfg Config) (*Consensus, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	rc := raftConfig(cfg)
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
-	if err != nil {
-		return nil, fmt.Errorf("raft log: %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, rc.Logger)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("raft snapshots: %w", err)
-	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: cfg.Layer, MaxPool: 3, Timeout: 5 * time.Second, Logger: rc.Logger,
-	})
-	f := &fsm{state: manifest.New(), applied: cfg.Applied}
-	if cfg.Bootstrap {
-		has, err := raft.HasExistingState(store, store, snaps)
-		if err != nil {
-			store.Close()
-			return nil, err
-		}
-		if !has {
-			err := raft.BootstrapCluster(rc, store, store, snaps, trans, raft.Configuration{Servers: []raft.Server{
-				{Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: raft.ServerAddress(cfg.Addr)},
-			}})
-			if err != nil {
-				store.Close()
-				return nil, fmt.Errorf("bootstrap: %w", err)
-			}
-		}
-	}
-	r, err := raft.NewRaft(rc, f, store, store, snaps, trans)
-	if err != nil {
-		store.Close()
+	c := &Consensus{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), deadSeen: map[string]time.Time{}, rc: raftConfig(cfg)}
+	if err := c.openStores(); err != nil {
 		return nil, err
 	}
-	c := &Consensus{cfg: cfg, raft: r, fsm: f, store: store, trans: trans, log: cfg.Logger, done: make(chan struct{}), deadSeen: map[string]time.Time{}}
+	if cfg.Bootstrap {
+		if err := c.bootstrap(); err != nil {
+			c.store.Close()
+			return nil, err
+		}
+	}
+	if err := c.startRaft(); err != nil {
+		c.store.Close()
+		return nil, err
+	}
 	c.wg.Add(1)
 	go c.housekeeping()
 	return c, nil
+}
+
+func (c *Consensus) openStores() error {
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.cfg.Dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.cfg.Dir, 2, c.rc.Logger)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("raft snapshots: %w", err)
+	}
+	c.store, c.snaps = store, snaps
+	return nil
+}
+
+func (c *Consensus) transport() (*raft.NetworkTransport, error) {
+	layer, err := c.cfg.Layer()
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: 3, Timeout: 5 * time.Second, Logger: c.rc.Logger,
+	}), nil
+}
+
+// bootstrap makes a cluster of one, unless raft state already exists.
+func (c *Consensus) bootstrap() error {
+	has, err := raft.HasExistingState(c.store, c.store, c.snaps)
+	if err != nil || has {
+		return err
+	}
+	trans, err := c.transport()
+	if err != nil {
+		return err
+	}
+	defer trans.Close()
+	err = raft.BootstrapCluster(c.rc, c.store, c.store, c.snaps, trans, raft.Configuration{Servers: []raft.Server{
+		{Suffrage: raft.Voter, ID: raft.ServerID(c.cfg.ID), Address: raft.ServerAddress(c.cfg.Addr)},
+	}})
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	return nil
+}
+
+func (c *Consensus) startRaft() error {
+	trans, err := c.transport()
+	if err != nil {
+		return err
+	}
+	f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
+	r, err := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans)
+	if err != nil {
+		trans.Close()
+		return err
+	}
+	c.rmu.Lock()
+	c.raft, c.fsm = r, f
+	c.rmu.Unlock()
+	return nil
+}
+
+func (c *Consensus) r() *raft.Raft {
+	c.rmu.RLock()
+	defer c.rmu.RUnlock()
+	return c.raft
+}
+
+// LastLog is the term and index of this node's last log entry: the
+// freshness of its copy, compared when quorum is lost.
+func (c *Consensus) LastLog() (term, index uint64) {
+	st := c.r().Stats()
+	term, _ = strconv.ParseUint(st["last_log_term"], 10, 64)
+	index, _ = strconv.ParseUint(st["last_log_index"], 10, 64)
+	return term, index
+}
+
+// Recover re-forms consensus after quorum was lost: raft restarts with a
+// configuration in which voter is the only voter and others are
+// non-voters. Every survivor runs it with the same arguments; voter (the
+// survivor with the freshest log) then elects itself at once, and the
+// housekeeping promotes the others. Entries no survivor has are lost; see
+// RATIONALE.md § Losing quorum.
+func (c *Consensus) Recover(voter Server, others []Server) error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if err := c.raft.Shutdown().Error(); err != nil {
+		return err
+	}
+	conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(voter.ID), Address: raft.ServerAddress(voter.Address)}}}
+	for _, o := range others {
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Nonvoter, ID: raft.ServerID(o.ID), Address: raft.ServerAddress(o.Address)})
+	}
+	trans, err := c.transport()
+	if err != nil {
+		return err
+	}
+	scratch := &fsm{state: manifest.New()}
+	if err := raft.RecoverCluster(c.rc, scratch, c.store, c.store, c.snaps, trans, conf); err != nil {
+		trans.Close()
+		return fmt.Errorf("recover: %w", err)
+	}
+	f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
+	r, err := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans)
+	if err != nil {
+		trans.Close()
+		return err
+	}
+	c.raft, c.fsm = r, f
+	return nil
+}
+
+// Reset throws this node's raft state away and starts empty, as a joiner
+// (the losing side of a healed partition; its manifest is merged into the
+// winner's through a command first).
+func (c *Consensus) Reset() error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.raft.Shutdown().Error()
+	c.store.Close()
+	for _, f := range []string{"raft.db", "snapshots"} {
+		os.RemoveAll(filepath.Join(c.cfg.Dir, f))
+	}
+	if err := c.openStores(); err != nil {
+		return err
+	}
+	trans, err := c.transport()
+	if err != nil {
+		return err
+	}
+	f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
+	r, err := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans)
+	if err != nil {
+		trans.Close()
+		return err
+	}
+	c.raft, c.fsm = r, f
+	return nil
 }
 
 func raftConfig(cfg Config) *raft.Config {
@@ -156,21 +278,22 @@ func trimNL(p []byte) []byte {
 func (c *Consensus) Close() error {
 	close(c.done)
 	c.wg.Wait()
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	err := c.raft.Shutdown().Error()
-	c.trans.Close()
 	return errors.Join(err, c.store.Close())
 }
 
 // Propose applies a command through the log; only on the leader.
 func (c *Consensus) Propose(ctx context.Context, cmd manifest.Command) error {
-	if c.raft.State() != raft.Leader {
+	if c.r().State() != raft.Leader {
 		return ErrNotLeader
 	}
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	f := c.raft.Apply(cmd.Encode(), timeout)
+	f := c.r().Apply(cmd.Encode(), timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return ErrNotLeader
@@ -194,16 +317,21 @@ func (c *Consensus) ProposeRaw(ctx context.Context, b []byte) error {
 }
 
 // Manifest returns a copy of the current manifest.
-func (c *Consensus) Manifest() *manifest.State { return c.fsm.read() }
+func (c *Consensus) Manifest() *manifest.State {
+	c.rmu.RLock()
+	f := c.fsm
+	c.rmu.RUnlock()
+	return f.read()
+}
 
 // Leader returns the leader's id and address ("" when unknown).
 func (c *Consensus) Leader() (id, addr string) {
-	a, i := c.raft.LeaderWithID()
+	a, i := c.r().LeaderWithID()
 	return string(i), string(a)
 }
 
 // IsLeader reports whether this node leads.
-func (c *Consensus) IsLeader() bool { return c.raft.State() == raft.Leader }
+func (c *Consensus) IsLeader() bool { return c.r().State() == raft.Leader }
 
 // Server is a member of the raft configuration.
 type Server struct {
@@ -227,11 +355,12 @@ type Info struct {
 
 // Info reports raft's state.
 func (c *Consensus) Info() Info {
-	st := c.raft.Stats()
+	r := c.r()
+	st := r.Stats()
 	term, _ := strconv.ParseUint(st["term"], 10, 64)
 	applied, _ := strconv.ParseUint(st["applied_index"], 10, 64)
 	id, addr := c.Leader()
-	in := Info{State: c.raft.State().String(), Term: term, Leader: id, LeaderAddr: addr, LastIndex: c.raft.LastIndex(), Applied: applied}
+	in := Info{State: r.State().String(), Term: term, Leader: id, LeaderAddr: addr, LastIndex: r.LastIndex(), Applied: applied}
 	for _, s := range c.Servers() {
 		in.Servers = append(in.Servers, s)
 		if s.Voter {
@@ -244,7 +373,7 @@ func (c *Consensus) Info() Info {
 
 // Servers lists the raft configuration.
 func (c *Consensus) Servers() []Server {
-	f := c.raft.GetConfiguration()
+	f := c.r().GetConfiguration()
 	if f.Error() != nil {
 		return nil
 	}
@@ -266,7 +395,7 @@ func (c *Consensus) AddNonvoter(id, addr string) error {
 			return nil
 		}
 	}
-	return c.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 5*time.Second).Error()
+	return c.r().AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 5*time.Second).Error()
 }
 
 // housekeeping runs the leader's membership duties every 500 ms.
@@ -321,7 +450,7 @@ func (c *Consensus) tend() {
 		if s.Voter && !c.hasLiveNonvoter(servers, isAlive) {
 			continue
 		}
-		if err := c.raft.RemoveServer(raft.ServerID(s.ID), 0, 5*time.Second).Error(); err == nil {
+		if err := c.r().RemoveServer(raft.ServerID(s.ID), 0, 5*time.Second).Error(); err == nil {
 			c.log.Info("removed dead raft server", "id", s.ID, "voter", s.Voter)
 			if s.Voter {
 				voters--
@@ -333,7 +462,7 @@ func (c *Consensus) tend() {
 			break
 		}
 		if !s.Voter && isAlive(s.ID) && !dead(s.ID) {
-			if err := c.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Address), 0, 5*time.Second).Error(); err == nil {
+			if err := c.r().AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Address), 0, 5*time.Second).Error(); err == nil {
 				c.log.Info("promoted to voter", "id", s.ID)
 				voters++
 			}

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,16 @@ func start(t *testing.T, id string, bootstrap bool, maxVoters int, alive func() 
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(Config{ID: id, Addr: l.Addr().String(), Dir: t.TempDir(), Layer: l, Bootstrap: bootstrap,
+	addr := l.Addr().String()
+	layer := func() (StreamLayer, error) {
+		if l != nil {
+			first := l
+			l = nil
+			return first, nil
+		}
+		return ListenTCP(addr)
+	}
+	c, err := Open(Config{ID: id, Addr: addr, Dir: t.TempDir(), Layer: layer, Bootstrap: bootstrap,
 		MaxVoters: maxVoters, Fast: true, DeadAfter: time.Second, Alive: alive})
 	if err != nil {
 		t.Fatal(err)
@@ -163,4 +173,44 @@ func TestDeadVoterReplaced(t *testing.T) {
 		}
 		return voters == 3
 	})
+}
+
+// TestRecoverSoleSurvivor: after losing two of three voters, the survivor
+// re-forms consensus as a cluster of one and keeps every entry it had.
+func TestRecoverSoleSurvivor(t *testing.T) {
+	a := start(t, "a", true, 3, nil)
+	eventually(t, 5*time.Second, "a to lead", a.c.IsLeader)
+	b := start(t, "b", false, 3, nil)
+	c := start(t, "c", false, 3, nil)
+	a.c.AddNonvoter("b", b.c.cfg.Addr)
+	a.c.AddNonvoter("c", c.c.cfg.Addr)
+	eventually(t, 10*time.Second, "three voters", func() bool { return a.c.Info().Voters == 3 })
+	ctx := context.Background()
+	for i := range 5 {
+		if err := a.c.Propose(ctx, deploy(fmt.Sprint("m", i), 'a', "a")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "c to apply", func() bool { return len(c.c.Manifest().Modules) == 5 })
+	a.c.Close()
+	b.c.Close()
+	eventually(t, 5*time.Second, "c to notice the lost leader", func() bool { l, _ := c.c.Leader(); return l == "" })
+	term, index := c.c.LastLog()
+	if index == 0 || term == 0 {
+		t.Fatalf("last log %d/%d", term, index)
+	}
+	if err := c.c.Recover(Server{ID: "c", Address: c.c.cfg.Addr}, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer c.c.Close()
+	eventually(t, 5*time.Second, "c to lead alone", c.c.IsLeader)
+	if n := len(c.c.Manifest().Modules); n != 5 {
+		t.Fatalf("after recovery the manifest has %d modules, want 5", n)
+	}
+	if err := c.c.Propose(ctx, deploy("after", 'b', "c")); err != nil {
+		t.Fatal(err)
+	}
+	if in := c.c.Info(); in.Voters != 1 || in.Leader != "c" {
+		t.Fatalf("info %+v", in)
+	}
 }
