@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,6 +37,12 @@ type Config struct {
 	MembersChanged func()
 	MaxVoters      int
 	Fast           bool // short timeouts (tests)
+	// Filter, if set, drops traffic to and from addresses (tests: cut
+	// links, simulate partitions). See mesh.Config.Filter.
+	Filter func(net.Addr) bool
+	// ReformAfter is how long a stable set of survivors without quorum
+	// waits before re-forming consensus (default 10 s; 3 s with Fast).
+	ReformAfter time.Duration
 }
 
 // Cluster is this node's part of the collective.
@@ -48,6 +55,19 @@ type Cluster struct {
 	cons    *consensus.Consensus
 
 	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+
+	cid         string
+	reformAfter time.Duration
+	lastMeta    member.Meta // watch goroutine only
+
+	mu            sync.Mutex
+	known         map[string]string // every member ever seen: id -> address
+	aliveSig      string
+	stableSince   time.Time
+	noLeaderSince time.Time
+	reforms       int
 }
 
 var errNoLeader = errors.New("no leader (election in progress, or quorum lost)")
@@ -60,13 +80,19 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{cfg: cfg, log: cfg.Logger}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), known: map[string]string{}, reformAfter: cfg.ReformAfter}
+	if c.reformAfter <= 0 {
+		c.reformAfter = 10 * time.Second
+		if cfg.Fast {
+			c.reformAfter = 3 * time.Second
+		}
+	}
 	secret, fresh, err := loadSecret(cfg.DataDir, cfg.Token, len(cfg.Join) > 0)
 	if err != nil {
 		return nil, err
 	}
 	c.secret = secret
-	c.mesh, err = mesh.Listen(ctx, mesh.Config{Listen: cfg.Listen, Identity: cfg.Identity, Secret: secret, Logger: cfg.Logger})
+	c.mesh, err = mesh.Listen(ctx, mesh.Config{Listen: cfg.Listen, Identity: cfg.Identity, Secret: secret, Logger: cfg.Logger, Filter: cfg.Filter})
 	if err != nil {
 		return nil, err
 	}
@@ -92,12 +118,15 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.mesh.Close()
 		return nil, err
 	}
+	c.loadCID(len(cfg.Join) == 0)
 	if len(cfg.Join) > 0 {
 		if err := c.join(ctx, fresh); err != nil {
 			c.Close()
 			return nil, err
 		}
 	}
+	c.wg.Add(1)
+	go c.watch()
 	return c, nil
 }
 
@@ -147,7 +176,8 @@ func (c *Cluster) join(ctx context.Context, fresh bool) error {
 			req := rpcRequest{Method: "join", ID: c.mesh.ID(), Addr: c.mesh.Addr().String()}
 			for _, seed := range c.cfg.Join {
 				if _, err = c.call(ctx, seed, req, nil); err == nil {
-					c.log.Info("joined the cluster", "seed", seed, "fresh", fresh)
+					c.adoptCID(ctx)
+					c.log.Info("joined the cluster", "seed", seed, "fresh", fresh, "cid", c.cid)
 					return nil
 				}
 			}
@@ -165,6 +195,8 @@ func (c *Cluster) join(ctx context.Context, fresh bool) error {
 func (c *Cluster) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		close(c.done)
+		c.wg.Wait()
 		err = errors.Join(c.cons.Close(), c.members.Leave(time.Second), c.mesh.Close())
 	})
 	return err
@@ -247,6 +279,8 @@ func (c *Cluster) FetchModule(ctx context.Context, hash string) ([]byte, error) 
 // Info is the cluster part of status.
 type Info struct {
 	ID        string          `json:"id"`
+	CID       string          `json:"cid"`
+	Reforms   int             `json:"reforms"`
 	Addr      string          `json:"address"`
 	Leader    string          `json:"leader"`
 	Consensus consensus.Info  `json:"consensus"`
@@ -257,5 +291,28 @@ type Info struct {
 // Info reports the cluster state.
 func (c *Cluster) Info() Info {
 	ci := c.cons.Info()
-	return Info{ID: c.ID(), Addr: c.Addr(), Leader: ci.Leader, Consensus: ci, Members: c.members.Members(), Peers: c.mesh.Peers()}
+	return Info{ID: c.ID(), CID: c.cid, Reforms: c.Reforms(), Addr: c.Addr(), Leader: ci.Leader, Consensus: ci, Members: c.members.Members(), Peers: c.mesh.Peers()}
+}
+
+// adoptCID takes the consensus id of the cluster just joined, from the
+// members' gossip.
+func (c *Cluster) adoptCID(ctx context.Context) {
+	for ctx.Err() == nil {
+		for _, m := range c.members.Members() {
+			if m.ID != c.ID() && m.Meta.CID != "" && m.State == "alive" {
+				if c.cid != m.Meta.CID {
+					c.setCID(m.Meta.CID)
+				}
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Reforms counts how often this node re-formed consensus.
+func (c *Cluster) Reforms() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reforms
 }

@@ -21,7 +21,8 @@ type rpcRequest struct {
 	ID     string `json:"id,omitempty"`
 	Addr   string `json:"addr,omitempty"`
 	Hash   string `json:"hash,omitempty"`
-	Hops   int    `json:"hops,omitempty"` // forwards so far (to the leader)
+	Hops   int    `json:"hops,omitempty"`  // forwards so far (to the leader)
+	Reset  bool   `json:"reset,omitempty"` // join: the node threw its raft state away
 }
 
 type rpcResponse struct {
@@ -132,7 +133,12 @@ var errLoop = errors.New("forwarded too many times (no stable leader)")
 func (c *Cluster) handle(ctx context.Context, req rpcRequest, body []byte) ([]byte, error) {
 	switch req.Method {
 	case "join":
-		return nil, c.toLeader(ctx, req, body, func() error { return c.cons.AddNonvoter(req.ID, req.Addr) })
+		return nil, c.toLeader(ctx, req, body, func() error {
+			if req.Reset {
+				return c.cons.Rejoin(req.ID, req.Addr)
+			}
+			return c.cons.AddNonvoter(req.ID, req.Addr)
+		})
 	case "propose":
 		return nil, c.toLeader(ctx, req, body, func() error { return c.cons.ProposeRaw(ctx, body) })
 	case "fetch":

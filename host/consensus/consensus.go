@@ -398,6 +398,23 @@ func (c *Consensus) AddNonvoter(id, addr string) error {
 	return c.r().AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 5*time.Second).Error()
 }
 
+// Rejoin takes back a node that threw its raft state away (the losing side
+// of a healed partition): it must not keep a vote with an empty log, so a
+// voter is demoted; the housekeeping promotes it again once it caught up.
+func (c *Consensus) Rejoin(id, addr string) error {
+	if !c.IsLeader() {
+		return ErrNotLeader
+	}
+	for _, s := range c.Servers() {
+		if s.ID == id && s.Voter {
+			if err := c.r().DemoteVoter(raft.ServerID(id), 0, 5*time.Second).Error(); err != nil {
+				return err
+			}
+		}
+	}
+	return c.r().AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 5*time.Second).Error()
+}
+
 // housekeeping runs the leader's membership duties every 500 ms.
 func (c *Consensus) housekeeping() {
 	defer c.wg.Done()

@@ -90,6 +90,7 @@ type Command struct {
 	Note      string          `json:"note,omitempty"`
 	Key       string          `json:"key,omitempty"`
 	Value     string          `json:"value,omitempty"`
+	Snapshot  json.RawMessage `json:"snapshot,omitempty"` // OpMerge: the other side's state
 }
 
 // Operations.
@@ -100,6 +101,7 @@ const (
 	OpRemove   = "remove"   // stop running the module
 	OpPlace    = "place"    // set the nodes of a guarded module
 	OpSet      = "set"      // a cluster setting
+	OpMerge    = "merge"    // fold in the manifest of a partition's other side
 )
 
 // Errors of Apply; the command is then a no-op.
@@ -166,6 +168,13 @@ func (s *State) Apply(entry []byte) error {
 			return errors.Join(err, ErrBadCommand)
 		}
 		m.Placement, m.Clock = *c.Placement, c.Clock
+		return nil
+	case OpMerge:
+		other, err := Restore(c.Snapshot)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadCommand, err)
+		}
+		s.Merge(other)
 		return nil
 	case OpSet:
 		if c.Key == "" {

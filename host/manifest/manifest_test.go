@@ -140,6 +140,13 @@ func TestMergeAfterPartition(t *testing.T) {
 	if !found {
 		t.Fatalf("the losing version is not in history: %+v", m.History)
 	}
+	// The same merge through the log, as the losing side sends it.
+	c, _ := Restore(right.Snapshot())
+	apply(t, c, Command{Op: OpMerge, Snapshot: left.Snapshot()}, Command{Op: OpMerge, Snapshot: left.Snapshot()})
+	c.Index = 0
+	if !bytes.Equal(c.Snapshot(), b.Snapshot()) {
+		t.Fatalf("OpMerge (applied twice) differs from Merge:\n%s\n%s", c.Snapshot(), b.Snapshot())
+	}
 	if a.Modules["only-left"] == nil || a.Settings["k"] != "right" {
 		t.Fatalf("union lost entries: %+v %+v", a.Modules, a.Settings)
 	}

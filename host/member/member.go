@@ -19,6 +19,11 @@ type Meta struct {
 	Capacity int      `json:"capacity"` // free guest memory in MiB, roughly
 	Roles    []string `json:"roles,omitempty"`
 	API      string   `json:"api,omitempty"`
+	// Consensus: which raft cluster the node is in (changes when quorum is
+	// re-formed) and how fresh its log is.
+	CID   string `json:"cid,omitempty"`
+	Term  uint64 `json:"term,omitempty"`
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Member is one node as seen from here.

@@ -28,10 +28,11 @@ type transport struct {
 	streams chan net.Conn
 	done    chan struct{}
 	once    sync.Once
+	sending chan struct{} // bounds packet sends in flight
 }
 
 func newTransport(n Network) *transport {
-	t := &transport{net: n, packets: make(chan *memberlist.Packet, 1024), streams: make(chan net.Conn, 64), done: make(chan struct{})}
+	t := &transport{net: n, packets: make(chan *memberlist.Packet, 1024), streams: make(chan net.Conn, 64), done: make(chan struct{}), sending: make(chan struct{}, 256)}
 	n.HandlePackets(func(from net.Addr, b []byte) {
 		p := &memberlist.Packet{Buf: b, From: from, Timestamp: time.Now()}
 		select {
@@ -59,11 +60,25 @@ func (t *transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
 	return net.ParseIP(host), p, nil
 }
 
+// WriteTo sends a packet without waiting and never fails, as UDP would
+// not: memberlist reads a send error as a fault of this node and then skips
+// the probe instead of suspecting the peer, and a send that waits on a dead
+// link would stall its probe loop.
 func (t *transport) WriteTo(b []byte, addr string) (time.Time, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	now := time.Now()
-	return now, t.net.SendPacket(ctx, addr, append([]byte(nil), b...))
+	select {
+	case t.sending <- struct{}{}:
+	default:
+		return now, nil // too many sends in flight: this one is lost
+	}
+	b = append([]byte(nil), b...)
+	go func() {
+		defer func() { <-t.sending }()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		t.net.SendPacket(ctx, addr, b)
+	}()
+	return now, nil
 }
 
 func (t *transport) PacketCh() <-chan *memberlist.Packet { return t.packets }

@@ -293,6 +293,11 @@ func (m *Mesh) HandleDatagrams(h func(from, peer string, b []byte)) {
 // attempt). Unreachable peers are retried with exponential backoff until
 // ctx ends; a refused handshake (ErrHandshake) is returned at once. The
 // caller must Close the stream.
+//
+// Opening a stream takes no round trip, so a connection whose peer died
+// unnoticed yields a stream whose first Read fails (quickly if the peer
+// restarted, it resets the connection; else after the idle timeout); the
+// connection is dropped then, and a retry reconnects.
 func (m *Mesh) Dial(ctx context.Context, addr string, proto byte) (*Stream, error) {
 	var s *Stream
 	err := m.withLink(ctx, addr, func(l *link) error {
@@ -360,8 +365,11 @@ func (m *Mesh) withLink(ctx context.Context, addr string, use func(*link) error)
 	for {
 		l, err := m.link(ctx, ua, key)
 		if err == nil {
-			if err = use(l); err == nil || !dead(l, err) || ctx.Err() != nil {
-				return err
+			if err = use(l); err == nil {
+				return nil
+			}
+			if !dead(l, err) || ctx.Err() != nil {
+				return fmt.Errorf("mesh: %s: %w", key, err)
 			}
 			m.dropLink(l) // the watcher would too, but the retry must not find it
 		}

@@ -64,8 +64,8 @@
 // the same contents. Replies are split into messages of at most
 // [Config.MaxMessage] encoded bytes; an entry larger than that travels in a
 // message of its own. A round between equal stores costs one 2.3 KiB
-// message; differences cost about 160 bytes per tree level descended and
-// 30 bytes per listed topic, plus the entries themselves.
+// message; differences cost about 150 bytes per range split one level down
+// and 17 bytes plus the name per listed topic, plus the entries themselves.
 //
 // # Tombstones
 //

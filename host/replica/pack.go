@@ -1,6 +1,9 @@
 package replica
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // packer splits a reply into messages of at most max encoded bytes. It
 // counts an upper bound of each item's encoded size as it goes; an item
@@ -70,16 +73,16 @@ func (p *packer) cost(tag int, size int, writers []string) int {
 	if !p.secs[tag] {
 		n += sectionHeader
 	}
-	fresh := p.secs[tagWriters]
-	seen := map[string]bool{}
-	for _, w := range writers {
-		if p.writers[w] || seen[w] {
+	table := p.secs[tagWriters]
+	for i, w := range writers {
+		// Lists are short (at most leafMax items, bar key collisions), so a
+		// linear scan for repeats is cheaper than a set.
+		if p.writers[w] || slices.Contains(writers[:i], w) {
 			continue
 		}
-		seen[w] = true
-		if !fresh {
+		if !table {
 			n += sectionHeader
-			fresh = true
+			table = true
 		}
 		n += 1 + len(w)
 	}

@@ -243,7 +243,9 @@ func (s *Store) Entries() []Entry {
 // replaces the local entry when its version is greater, or, for equal
 // versions, when its content sum is greater. It reports whether the local
 // state changed, so that the caller can deliver the entry as a new value (or
-// a deletion). Merge takes ownership of e.Value.
+// a deletion). A tombstone that hides nothing visible here (no entry, or an
+// older tombstone) is a change too: the caller may find nothing to delete.
+// Merge takes ownership of e.Value.
 //
 // A tombstone at or below the GC horizon (see [Store.GC]) still deletes an
 // older local value, but is not kept.

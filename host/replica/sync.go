@@ -7,8 +7,9 @@ import (
 )
 
 // leafMax is the largest range a side lists instead of splitting it further.
-// A listed item costs about 30 bytes and a split about 160 (16 child
-// digests) plus a round trip, so small ranges are cheaper listed.
+// A listed item costs 17 bytes plus the topic name, a split about 150 (16
+// child digests) and a round trip, so small ranges are cheaper listed;
+// BenchmarkRound finds 8..16 best for 10^4..10^5 topics.
 const leafMax = 16
 
 // StartRound begins an anti-entropy round with a peer: it returns the root
@@ -16,8 +17,14 @@ const leafMax = 16
 // send it. The round goes on by passing each message the peer answers to
 // [Store.Handle], and so on both ways, until a side has nothing to answer.
 func (s *Store) StartRound() Message {
-	return Message{Sums: []Sum{s.sum(0, 0)}}
+	return Message{Sums: []Sum{s.Digest()}}
 }
+
+// Digest returns the root digest of the store: for each of 256 buckets of
+// topics, the XOR of its entries' fingerprints and their count. Two stores
+// with the same entries have the same digest; it costs O(256), the bucket
+// digests being kept up to date by every change.
+func (s *Store) Digest() Sum { return s.sum(0, 0) }
 
 // Handle applies a message from a peer and returns the messages to send it
 // back (none when the round is over on this side) and the entries that

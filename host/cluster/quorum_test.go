@@ -1,0 +1,151 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p-kernel/p-kernel/host/manifest"
+)
+
+// partition is a switchboard of cut links between test nodes.
+type partition struct {
+	mu    sync.Mutex
+	group map[string]int // mesh port -> group; different groups cannot talk
+	ports map[*Cluster]string
+}
+
+func (p *partition) filter(self *string) func(net.Addr) bool {
+	return func(a net.Addr) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_, port, _ := net.SplitHostPort(a.String())
+		_, mine, _ := net.SplitHostPort(*self)
+		g1, ok1 := p.group[port]
+		g2, ok2 := p.group[mine]
+		return !ok1 || !ok2 || g1 == g2
+	}
+}
+
+func (p *partition) set(groups map[*Cluster]int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.group = map[string]int{}
+	for c, g := range groups {
+		_, port, _ := net.SplitHostPort(c.Addr())
+		p.group[port] = g
+	}
+}
+
+func openP(t *testing.T, p *partition, join []string, token string) *Cluster {
+	t.Helper()
+	self := new(string)
+	c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Join: join, Token: token,
+		Identity: newKey(), Fast: true, Filter: p.filter(self), ReformAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	*self = c.Addr()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func write(t *testing.T, c *Cluster, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := manifest.Command{Op: manifest.OpDeploy, Name: name, Version: strings.Repeat("a", 64),
+		Clock: manifest.Clock{Wall: time.Now().UnixMilli(), Node: c.ID()}}
+	if err := c.Propose(ctx, cmd); err != nil {
+		t.Fatalf("write %s on %s: %v", name, c.ID(), err)
+	}
+}
+
+func has(c *Cluster, names ...string) bool {
+	m := c.Manifest()
+	for _, n := range names {
+		if m.Modules[n] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPartitionReformAndMerge: a node cut off from the other two cannot
+// tell the partition from their death, re-forms a cluster of one and takes
+// writes; the majority side takes writes too; when the partition heals the
+// two sides merge into one cluster (the bigger side wins) and every
+// acknowledged write from both sides is in the manifest.
+func TestPartitionReformAndMerge(t *testing.T) {
+	p := &partition{}
+	a := openP(t, p, nil, "")
+	eventually(t, 5*time.Second, "a to lead", a.cons.IsLeader)
+	b := openP(t, p, []string{a.Addr()}, a.Token())
+	c := openP(t, p, []string{a.Addr()}, a.Token())
+	all := []*Cluster{a, b, c}
+	eventually(t, 15*time.Second, "3 voters", func() bool { return a.Info().Consensus.Voters == 3 })
+	write(t, b, "before")
+	for _, n := range all {
+		eventually(t, 5*time.Second, "replication", func() bool { return has(n, "before") })
+	}
+
+	p.set(map[*Cluster]int{a: 1, b: 1, c: 2})
+	write(t, a, "majority-side")
+	deadline := time.Now().Add(30 * time.Second)
+	for !(c.cons.IsLeader() && c.Reforms() == 1) {
+		if time.Now().After(deadline) {
+			in := c.Info()
+			t.Fatalf("c did not re-form: reforms=%d leader=%q state=%s members=%+v servers=%+v", in.Reforms, in.Leader, in.Consensus.State, in.Members, in.Consensus.Servers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !has(c, "before") {
+		t.Fatal("c lost an entry it had")
+	}
+	write(t, c, "minority-side")
+	if a.CID() == c.CID() {
+		t.Fatal("the two sides share a consensus id")
+	}
+
+	p.set(map[*Cluster]int{a: 1, b: 1, c: 1})
+	eventually(t, 60*time.Second, "one cluster again", func() bool {
+		return c.CID() == a.CID() && len(a.Alive()) == 3 && a.Info().Consensus.Voters == 3
+	})
+	for _, n := range all {
+		eventually(t, 20*time.Second, n.ID()+" to hold both sides' writes", func() bool {
+			return has(n, "before", "majority-side", "minority-side")
+		})
+	}
+	leaders := 0
+	for _, n := range all {
+		if n.cons.IsLeader() {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d leaders after the merge", leaders)
+	}
+}
+
+// TestSoleSurvivorReforms: two of three nodes die; the survivor becomes a
+// working cluster of one with everything it had.
+func TestSoleSurvivorReforms(t *testing.T) {
+	p := &partition{}
+	a := openP(t, p, nil, "")
+	eventually(t, 5*time.Second, "a to lead", a.cons.IsLeader)
+	b := openP(t, p, []string{a.Addr()}, a.Token())
+	c := openP(t, p, []string{a.Addr()}, a.Token())
+	eventually(t, 15*time.Second, "3 voters", func() bool { return a.Info().Consensus.Voters == 3 })
+	write(t, a, "acked")
+	eventually(t, 5*time.Second, "c has it", func() bool { return has(c, "acked") })
+	a.Close()
+	b.Close()
+	eventually(t, 30*time.Second, "c to lead alone", c.cons.IsLeader)
+	if !has(c, "acked") {
+		t.Fatal("an acknowledged entry on the survivor was lost")
+	}
+	write(t, c, "after")
+}
