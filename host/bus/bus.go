@@ -38,6 +38,10 @@ const DefaultWait = time.Second
 type Bus struct {
 	// ClusterScope enables cluster-scoped topics (set by the collective).
 	ClusterScope bool
+	// Replicate, if set, is called with every value published locally on a
+	// cluster-scoped topic, for the collective to spread (not for values
+	// that arrived from other nodes through [Bus.Apply]).
+	Replicate func(topic string, data []byte)
 
 	mu     sync.RWMutex
 	topics map[string]*Topic
@@ -118,8 +122,8 @@ func (b *Bus) Declare(name string, kind, scope uint32) (*Topic, abi.Errno) {
 	if kind != abi.KindQueue && kind != abi.KindLatest || scope > abi.ScopeCluster {
 		return nil, abi.EINVAL
 	}
-	if scope == abi.ScopeCluster && !b.ClusterScope {
-		return nil, abi.ENOTSUP
+	if scope == abi.ScopeCluster && (!b.ClusterScope || kind != abi.KindLatest) {
+		return nil, abi.ENOTSUP // cluster topics are latest-value topics, and need a cluster
 	}
 	b.mu.RLock()
 	t := b.topics[name]
@@ -170,21 +174,12 @@ func (b *Bus) Publish(self Subscriber, name string, data []byte, kind uint32, wa
 	if e != abi.OK {
 		return 0, e
 	}
-	t.mu.Lock()
-	t.seq++
-	seq := t.seq
-	t.value, t.hasValue = data, true
-	targets := b.targetsLocked(t)
-	t.mu.Unlock()
-	t.published.Add(1)
-	b.published.Add(1)
-
+	if t.Scope == abi.ScopeCluster && b.Replicate != nil {
+		b.Replicate(name, data)
+	}
+	seq, targets := b.store(t, data)
 	if t.Kind == abi.KindLatest {
-		for _, tg := range targets {
-			tg.sub.Notify(t, false)
-		}
-		t.delivered.Add(uint64(len(targets)))
-		b.delivered.Add(uint64(len(targets)))
+		b.notify(t, targets)
 		return seq, abi.OK
 	}
 
@@ -215,6 +210,39 @@ func (b *Bus) Publish(self Subscriber, name string, data []byte, kind uint32, wa
 		return seq, abi.EAGAIN
 	}
 	return seq, abi.OK
+}
+
+// store sets a topic's value and returns its sequence number and targets.
+func (b *Bus) store(t *Topic, data []byte) (uint64, []target) {
+	t.mu.Lock()
+	t.seq++
+	seq := t.seq
+	t.value, t.hasValue = data, true
+	targets := b.targetsLocked(t)
+	t.mu.Unlock()
+	t.published.Add(1)
+	b.published.Add(1)
+	return seq, targets
+}
+
+func (b *Bus) notify(t *Topic, targets []target) {
+	for _, tg := range targets {
+		tg.sub.Notify(t, false)
+	}
+	t.delivered.Add(uint64(len(targets)))
+	b.delivered.Add(uint64(len(targets)))
+}
+
+// Apply sets a cluster topic to a value that arrived from another node and
+// notifies local subscribers; it is not replicated again.
+func (b *Bus) Apply(name string, data []byte) abi.Errno {
+	t, e := b.Declare(name, abi.KindLatest, abi.ScopeCluster)
+	if e != abi.OK {
+		return e
+	}
+	_, targets := b.store(t, data)
+	b.notify(t, targets)
+	return abi.OK
 }
 
 func (b *Bus) deliver(t *Topic) {

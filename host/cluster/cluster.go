@@ -17,6 +17,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/manifest"
 	"github.com/p-kernel/p-kernel/host/member"
 	"github.com/p-kernel/p-kernel/host/mesh"
+	"github.com/p-kernel/p-kernel/host/replica"
 	"github.com/zeebo/blake3"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// Filter, if set, drops traffic to and from addresses (tests: cut
 	// links, simulate partitions). See mesh.Config.Filter.
 	Filter func(net.Addr) bool
+	// TopicChanged is called when a cluster topic changed because of
+	// another node (its value, or deleted).
+	TopicChanged func(topic string, value []byte, deleted bool)
 	// ReformAfter is how long a stable set of survivors without quorum
 	// waits before re-forming consensus (default 10 s; 3 s with Fast).
 	ReformAfter time.Duration
@@ -58,6 +62,7 @@ type Cluster struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 
+	topics      *replica.Locked
 	cid         string
 	reformAfter time.Duration
 	lastMeta    member.Meta // watch goroutine only
@@ -96,7 +101,14 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	store, err := replica.NewStore(replica.Config{Node: mesh.NodeID(cfg.Identity.Public().(ed25519.PublicKey))})
+	if err != nil {
+		c.mesh.Close()
+		return nil, err
+	}
+	c.topics = replica.NewLocked(store)
 	c.mesh.Handle(protoRPC, c.serveRPC)
+	c.mesh.Handle(protoReplica, c.serveTopics)
 	id := c.mesh.ID()
 	addr := c.mesh.Addr().String()
 	c.members, err = member.Start(member.Config{ID: id, Network: memberNet{c.mesh}, Meta: cfg.Meta,
@@ -125,8 +137,13 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	c.wg.Add(1)
+	interval := time.Second
+	if cfg.Fast {
+		interval = 200 * time.Millisecond
+	}
+	c.wg.Add(2)
 	go c.watch()
+	go c.gossipTopics(interval)
 	return c, nil
 }
 
@@ -315,4 +332,8 @@ func (c *Cluster) Reforms() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reforms
+}
+
+func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }

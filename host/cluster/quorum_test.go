@@ -149,3 +149,62 @@ func TestSoleSurvivorReforms(t *testing.T) {
 	}
 	write(t, c, "after")
 }
+
+// TestClusterTopicsConverge: values written on both sides of a partition
+// converge everywhere after the heal; a large value travels too.
+func TestClusterTopicsConverge(t *testing.T) {
+	p := &partition{}
+	var mu sync.Mutex
+	seen := map[string]map[string]string{}
+	open := func(join []string, token string) *Cluster {
+		self := new(string)
+		var c *Cluster
+		c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Join: join, Token: token,
+			Identity: newKey(), Fast: true, Filter: p.filter(self), ReformAfter: time.Hour,
+			TopicChanged: func(topic string, v []byte, _ bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				if seen[*self] == nil {
+					seen[*self] = map[string]string{}
+				}
+				seen[*self][topic] = string(v)
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		*self = c.Addr()
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a := open(nil, "")
+	eventually(t, 5*time.Second, "a to lead", a.cons.IsLeader)
+	b := open([]string{a.Addr()}, a.Token())
+	c := open([]string{a.Addr()}, a.Token())
+	all := []*Cluster{a, b, c}
+	eventually(t, 10*time.Second, "3 alive", func() bool { return len(a.Alive()) == 3 && len(c.Alive()) == 3 })
+	big := strings.Repeat("x", 3<<20)
+	a.SetTopic("big", []byte(big))
+	p.set(map[*Cluster]int{a: 1, b: 1, c: 2})
+	a.SetTopic("t", []byte("left"))
+	time.Sleep(50 * time.Millisecond)
+	c.SetTopic("t", []byte("right, later"))
+	c.SetTopic("only-c", []byte("c"))
+	time.Sleep(time.Second)
+	if v, _ := b.TopicValue("t"); string(v) != "left" {
+		t.Fatalf("b during the partition: %q", v)
+	}
+	p.set(map[*Cluster]int{a: 1, b: 1, c: 1})
+	for _, n := range all {
+		eventually(t, 30*time.Second, n.ID()+" to converge", func() bool {
+			v, _ := n.TopicValue("t")
+			o, _ := n.TopicValue("only-c")
+			bg, _ := n.TopicValue("big")
+			return string(v) == "right, later" && string(o) == "c" && len(bg) == len(big)
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen[a.Addr()]["t"] != "right, later" || seen[b.Addr()]["only-c"] != "c" {
+		t.Fatalf("changes not reported to the host: %v", seen)
+	}
+}

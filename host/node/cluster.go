@@ -49,14 +49,22 @@ func (n *Node) startCluster(ctx context.Context) error {
 		Fetch:          func(hash string) ([]byte, error) { return n.store.Get(store.NSModules, []byte(hash)) },
 		Applied:        func(uint64, manifest.Command, error) { cs.poke() },
 		MembersChanged: func() { n.publishMembers(); cs.poke() },
-		Fast:           n.cfg.FastCluster,
+		TopicChanged: func(topic string, v []byte, deleted bool) {
+			if !deleted {
+				if e := n.bus.Apply(topic, v); e != abi.OK {
+					n.log.Warn("cluster topic not applied", "topic", topic, "err", e)
+				}
+			}
+		},
+		Fast: n.cfg.FastCluster,
 	})
 	if err != nil {
 		n.cl = nil
 		return err
 	}
 	cs.c = c
-	n.bus.ClusterScope = false // cluster topics arrive with the replica layer
+	n.bus.ClusterScope = true
+	n.bus.Replicate = c.SetTopic
 	n.publishMembers()
 	cs.wg.Add(1)
 	go n.reconcileLoop(cs)

@@ -112,6 +112,16 @@ func PublishLatest(topic string, data []byte) error {
 	return errOf(sysPublish(sptr(topic), uint32(len(topic)), bptr(data), uint32(len(data)), abi.KindLatest))
 }
 
+// PublishCluster sets a cluster-scoped latest-value topic: the value
+// replicates to every node of the cluster (abi.ENOTSUP on a node running
+// alone).
+func PublishCluster(topic string, data []byte) error {
+	if err := Declare(topic, abi.KindLatest, abi.ScopeCluster); err != nil {
+		return err
+	}
+	return PublishLatest(topic, data)
+}
+
 // Declare creates a topic with a kind (abi.KindQueue, abi.KindLatest) and
 // scope (abi.ScopeLocal, abi.ScopeCluster).
 func Declare(topic string, kind, scope uint32) error {

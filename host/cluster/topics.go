@@ -1,0 +1,171 @@
+package cluster
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/p-kernel/p-kernel/host/mesh"
+	"github.com/p-kernel/p-kernel/host/replica"
+)
+
+// Cluster topics: latest-value topics replicated to every node by
+// anti-entropy (host/replica). A round runs over one mesh stream as turns:
+// each turn is zero or more replica frames and an end-of-turn byte; the
+// initiator ends the round when a turn in each direction was empty.
+
+const (
+	tagFrame byte = 1
+	tagTurn  byte = 2 // end of a turn
+	tagDone  byte = 3 // the round is over
+
+	maxReplicaFrame = 64 << 20
+	maxTurns        = 64
+)
+
+// SetTopic records a local write of a cluster topic for replication.
+func (c *Cluster) SetTopic(topic string, value []byte) {
+	if _, err := c.topics.Set(topic, value, time.Now()); err != nil {
+		c.log.Error("cluster topic", "topic", topic, "err", err)
+	}
+}
+
+// TopicValue returns a cluster topic's replicated value.
+func (c *Cluster) TopicValue(topic string) ([]byte, bool) {
+	e, ok := c.topics.Get(topic)
+	if !ok || e.Deleted {
+		return nil, false
+	}
+	return e.Value, true
+}
+
+// gossipTopics starts an anti-entropy round with a random live peer every
+// interval, and collects old tombstones.
+func (c *Cluster) gossipTopics(interval time.Duration) {
+	defer c.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		var peers []string
+		for _, m := range c.members.Members() {
+			if m.ID != c.ID() && m.State == "alive" {
+				peers = append(peers, m.Address)
+			}
+		}
+		if len(peers) == 0 {
+			continue
+		}
+		if err := c.topicRound(peers[rand.IntN(len(peers))]); err != nil {
+			c.log.Debug("topic round", "err", err)
+		}
+		c.topics.GC(time.Now())
+	}
+}
+
+func writeTurn(w *bufio.Writer, msgs []replica.Message, end byte) error {
+	for _, m := range msgs {
+		if err := w.WriteByte(tagFrame); err != nil {
+			return err
+		}
+		if err := replica.WriteFrame(w, m); err != nil {
+			return err
+		}
+	}
+	if err := w.WriteByte(end); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// readTurn reads one turn and answers it; it returns the replies, how many
+// messages the turn had, and whether the peer ended the round.
+func (c *Cluster) readTurn(r *bufio.Reader) (replies []replica.Message, n int, done bool, err error) {
+	for {
+		tag, err := r.ReadByte()
+		if err != nil {
+			return nil, n, false, err
+		}
+		switch tag {
+		case tagTurn:
+			return replies, n, false, nil
+		case tagDone:
+			return replies, n, true, nil
+		case tagFrame:
+		default:
+			return nil, n, false, errors.New("bad replica stream tag")
+		}
+		m, err := replica.ReadFrame(r, maxReplicaFrame)
+		if err != nil {
+			return nil, n, false, err
+		}
+		n++
+		out, changed, err := c.topics.Handle(m)
+		if err != nil {
+			return nil, n, false, err
+		}
+		replies = append(replies, out...)
+		c.deliverTopics(changed)
+	}
+}
+
+func (c *Cluster) deliverTopics(changed []replica.Entry) {
+	if c.cfg.TopicChanged == nil {
+		return
+	}
+	for _, e := range changed {
+		c.cfg.TopicChanged(e.Topic, e.Value, e.Deleted)
+	}
+}
+
+// topicRound runs one anti-entropy round as the initiator.
+func (c *Cluster) topicRound(addr string) error {
+	ctx, cancel := contextTimeout(30 * time.Second)
+	defer cancel()
+	s, err := c.mesh.Dial(ctx, addr, protoReplica)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(30 * time.Second))
+	r, w := bufio.NewReader(s), bufio.NewWriter(s)
+	out := []replica.Message{c.topics.StartRound()}
+	for turn := 0; turn < maxTurns; turn++ {
+		if err := writeTurn(w, out, tagTurn); err != nil {
+			return err
+		}
+		replies, n, _, err := c.readTurn(r)
+		if err != nil {
+			return err
+		}
+		if n == 0 && len(replies) == 0 {
+			return writeTurn(w, nil, tagDone)
+		}
+		out = replies
+	}
+	return writeTurn(w, nil, tagDone)
+}
+
+// serveTopics answers a round started by a peer.
+func (c *Cluster) serveTopics(s *mesh.Stream) {
+	s.SetDeadline(time.Now().Add(30 * time.Second))
+	r, w := bufio.NewReader(s), bufio.NewWriter(s)
+	for turn := 0; turn < maxTurns+1; turn++ {
+		replies, _, done, err := c.readTurn(r)
+		if done || err != nil {
+			if err != nil && !errors.Is(err, io.EOF) {
+				c.log.Debug("topic round", "peer", s.Peer(), "err", err)
+			}
+			return
+		}
+		if err := writeTurn(w, replies, tagTurn); err != nil {
+			return
+		}
+	}
+}
