@@ -182,3 +182,126 @@ func TestClusterOfThree(t *testing.T) {
 		t.Fatalf("a stranger got in: %+v", ci.Members)
 	}
 }
+
+// TestHealGuardedModule: a module deployed as guarded on one node is
+// re-placed on a survivor when its node is killed, and resumes from its
+// last replicated checkpoint.
+func TestHealGuardedModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	nodes := startCluster(t, 3)
+	ctx := context.Background()
+	echo := writeFile(t, wasmbuild.Go(t, echoPkg, ""))
+	nodes[0].MustCLI("module", "deploy", "echo", echo, "--guard", "1")
+	h, err := nodes[0].Client().History(ctx, "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := -1
+	deadline := time.Now().Add(30 * time.Second)
+	for placed < 0 {
+		for i, n := range nodes {
+			if runningVersion(t, n, "echo") == h.Version {
+				placed = i
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the guarded module never started")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, n := range nodes {
+		if i != placed && runningVersion(t, n, "echo") != "" {
+			t.Fatalf("guarded module with 1 replica also runs on node %d", i)
+		}
+	}
+	c := nodes[placed].Client()
+	for range 5 {
+		c.Publish(ctx, "echo/in", []byte("x"), "")
+	}
+	waitModule(t, c, "echo", 10*time.Second, func(m actor.Status) bool { return m.Events >= 6 })
+	time.Sleep(2500 * time.Millisecond) // a checkpoint (1 s) and its replication
+	nodes[placed].Kill()
+	start := time.Now()
+	var survivors []*testenv.Node
+	for i, n := range nodes {
+		if i != placed {
+			survivors = append(survivors, n)
+		}
+	}
+	var heir *testenv.Node
+	deadline = time.Now().Add(60 * time.Second)
+	for heir == nil {
+		for _, n := range survivors {
+			if runningVersion(t, n, "echo") == h.Version {
+				heir = n
+			}
+		}
+		if time.Now().After(deadline) {
+			for _, n := range survivors {
+				t.Logf("survivor log:\n%s", lastLines(n.Log(), 30))
+			}
+			t.Fatal("the guarded module was not re-placed on a survivor")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("guarded module running again %v after kill -9", time.Since(start))
+	if reply, err := heir.Client().Call(ctx, "echo", []byte("count"), 0); err != nil || string(reply) != "5" {
+		t.Fatalf("the re-placed module did not resume its checkpoint: count %q %v", reply, err)
+	}
+}
+
+// TestClusterOfFiveLosesMajority: five nodes; kill -9 three of them
+// (including the leader if it is among the first three); the two survivors
+// keep serving, re-form consensus within the bound, keep every manifest
+// change acknowledged before the kill, take new writes; the dead come back
+// and converge.
+func TestClusterOfFiveLosesMajority(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	nodes := startCluster(t, 5)
+	ctx := context.Background()
+	v1 := writeFile(t, wasmbuild.Go(t, echoPkg, ""))
+	nodes[4].MustCLI("module", "deploy", "echo", v1)
+	h, _ := nodes[4].Client().History(ctx, "echo")
+	waitEverywhere(t, nodes, "echo", h.Version, 60*time.Second)
+	dataDirs := make([]string, 3)
+	for i := range 3 {
+		dataDirs[i] = nodes[i].Data
+		nodes[i].Kill()
+		nodes[i] = nil
+	}
+	start := time.Now()
+	survivors := nodes[3:]
+	// They keep serving their modules meanwhile.
+	if reply, err := survivors[0].Client().Call(ctx, "echo", []byte("tag"), 0); err != nil || string(reply) != "v1" {
+		t.Fatalf("survivor stopped serving: %q %v", reply, err)
+	}
+	waitCluster(t, survivors, 2, 60*time.Second)
+	t.Logf("two survivors of five re-formed consensus %v after kill -9", time.Since(start))
+	if hh, err := survivors[1].Client().History(ctx, "echo"); err != nil || hh.Version != h.Version {
+		t.Fatalf("acknowledged deploy lost: %+v %v", hh, err)
+	}
+	v2 := writeFile(t, wasmbuild.Go(t, echoPkg, wasmbuild.Tag("v2")))
+	survivors[0].MustCLI("module", "deploy", "echo", v2)
+	h2, _ := survivors[0].Client().History(ctx, "echo")
+	waitEverywhere(t, survivors, "echo", h2.Version, 60*time.Second)
+
+	// The dead return (same data directories) and converge on the
+	// survivors' cluster.
+	for i, d := range dataDirs {
+		nodes[i] = testenv.StartOn(t, d)
+	}
+	waitCluster(t, nodes, 5, 90*time.Second)
+	waitEverywhere(t, nodes, "echo", h2.Version, 90*time.Second)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -555,6 +555,9 @@ func (a *Actor) persistLoop() {
 		if err := a.sys.cfg.Store.Put(store.NSSnapshots, []byte(a.name), snap); err != nil {
 			a.log.Error("persist snapshot", "err", err)
 		}
+		if cp := a.sys.cfg.Checkpoint; cp != nil {
+			cp(a.name, snap)
+		}
 	}
 }
 

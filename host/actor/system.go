@@ -35,6 +35,9 @@ type Config struct {
 	Status func() []byte
 	// Policy tunes supervision; zero values take the defaults.
 	Policy Policy
+	// Checkpoint, if set, is called with every snapshot persisted (from
+	// the actor's persister goroutine), e.g. to replicate it.
+	Checkpoint func(module string, snap []byte)
 }
 
 // Policy is the supervisor's restart policy.

@@ -131,11 +131,17 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c.loadCID(len(cfg.Join) == 0)
-	if len(cfg.Join) > 0 {
+	switch {
+	case len(cfg.Join) > 0 && fresh:
 		if err := c.join(ctx, fresh); err != nil {
 			c.Close()
 			return nil, err
 		}
+	case len(cfg.Join) > 0:
+		// A restart: the node is already a member; the seeds may be gone.
+		// Knock on them in the background; the quorum guard also knocks on
+		// every peer it knows.
+		go c.members.Join(cfg.Join...)
 	}
 	interval := time.Second
 	if cfg.Fast {
@@ -337,3 +343,6 @@ func (c *Cluster) Reforms() int {
 func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// IsLeader reports whether this node leads consensus.
+func (c *Cluster) IsLeader() bool { return c.cons.IsLeader() }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,7 +52,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 		Applied:        func(uint64, manifest.Command, error) { cs.poke() },
 		MembersChanged: func() { n.publishMembers(); cs.poke() },
 		TopicChanged: func(topic string, v []byte, deleted bool) {
-			if !deleted {
+			if !deleted && !strings.HasPrefix(topic, ckptPrefix) {
 				if e := n.bus.Apply(topic, v); e != abi.OK {
 					n.log.Warn("cluster topic not applied", "topic", topic, "err", e)
 				}
@@ -170,9 +172,13 @@ func (n *Node) reconcile(cs *clusterState) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st := cs.c.Manifest()
+	if cs.c.IsLeader() {
+		n.tendPlacement(ctx, cs, st)
+	}
 	recs := n.records()
 	for _, name := range st.Names() {
 		m := st.Modules[name]
+		n.prefetch(ctx, cs, m)
 		want := n.target(m)
 		a, err := n.sys.Get(name)
 		running := err == nil
@@ -184,6 +190,11 @@ func (n *Node) reconcile(cs *clusterState) {
 		case want == "":
 		case !running:
 			n.apply(ctx, cs, m, want, func(spec actor.Manifest, wasm []byte) error {
+				if m.Placement.Mode == "guarded" {
+					// Re-placed here: resume from the replicated checkpoint.
+					snap, _ := cs.c.TopicValue(ckptPrefix + m.Name)
+					return n.loadFrom(ctx, spec, wasm, snap)
+				}
 				_, err := n.load(ctx, spec, wasm, false, true)
 				return err
 			})
@@ -422,4 +433,83 @@ type ClusterStatus struct {
 	cluster.Info
 	Alive   int    `json:"alive"`
 	Degrade string `json:"degrade"`
+}
+
+// ckptPrefix names the cluster topics that carry guarded modules'
+// checkpoints (host-internal: not delivered to the bus).
+const ckptPrefix = "sys/ckpt/"
+
+// replicateCheckpoint spreads the snapshots of guarded modules to every
+// node, so that a survivor can resume the module where it was.
+func (n *Node) replicateCheckpoint(module string, snap []byte) {
+	cs := n.cl
+	if cs == nil || cs.c == nil {
+		return
+	}
+	if m := cs.c.Manifest().Modules[module]; m != nil && m.Placement.Mode == "guarded" {
+		cs.c.SetTopic(ckptPrefix+module, snap)
+	}
+}
+
+// loadFrom starts a cluster-placed module from a given snapshot.
+func (n *Node) loadFrom(ctx context.Context, spec actor.Manifest, wasm, snap []byte) error {
+	spec.Version = runtime.HashOf(wasm).String()
+	if _, err := n.sys.Load(ctx, spec, wasm, snap); err != nil {
+		return err
+	}
+	n.log.Info("guarded module placed here, resumed from its checkpoint", "module", spec.Name, "state_bytes", len(snap))
+	return n.saveRecord(record{Manifest: spec, Cluster: true})
+}
+
+// tendPlacement (leader only) keeps every guarded module on its number of
+// live nodes: dead nodes are replaced by live ones, in id order.
+func (n *Node) tendPlacement(ctx context.Context, cs *clusterState, st *manifest.State) {
+	alive := cs.c.Alive()
+	var live []string
+	for id := range alive {
+		live = append(live, id)
+	}
+	sort.Strings(live)
+	for _, name := range st.Names() {
+		m := st.Modules[name]
+		if m.Removed || m.Placement.Mode != "guarded" {
+			continue
+		}
+		var keep []string
+		for _, id := range m.Placement.Nodes {
+			if alive[id] {
+				keep = append(keep, id)
+			}
+		}
+		for _, id := range live {
+			if len(keep) >= m.Placement.Replicas {
+				break
+			}
+			if !contains(keep, id) {
+				keep = append(keep, id)
+			}
+		}
+		if slices.Equal(keep, m.Placement.Nodes) || len(keep) == 0 {
+			continue
+		}
+		p := m.Placement
+		p.Nodes = keep
+		err := cs.c.Propose(ctx, manifest.Command{Op: manifest.OpPlace, Name: name, Placement: &p, Clock: n.clock()})
+		n.log.Info("guarded module re-placed", "module", name, "nodes", keep, "err", err)
+	}
+}
+
+// prefetch copies the bytes of a module's current version to this node even
+// where it does not run it, so that the bytes survive the nodes that do
+// (a guarded module re-placed after its node died needs them).
+func (n *Node) prefetch(ctx context.Context, cs *clusterState, m *manifest.Module) {
+	if m.Removed {
+		return
+	}
+	if _, err := n.store.Get(store.NSModules, []byte(m.Version)); err == nil {
+		return
+	}
+	if wasm, err := cs.c.FetchModule(ctx, m.Version); err == nil {
+		n.store.Put(store.NSModules, []byte(m.Version), wasm)
+	}
 }

@@ -111,8 +111,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.bus = bus.New()
 	n.sys = actor.New(actor.Config{
 		NodeID: n.id, Runtime: n.rt, Bus: n.bus, Store: n.store, Logger: n.log,
-		Status: func() []byte { b, _ := json.Marshal(n.Status()); return b },
-		Policy: cfg.Policy,
+		Status:     func() []byte { b, _ := json.Marshal(n.Status()); return b },
+		Policy:     cfg.Policy,
+		Checkpoint: n.replicateCheckpoint,
 	})
 	n.publishNode()
 	n.restoreModules(ctx)
