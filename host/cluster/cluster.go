@@ -73,6 +73,10 @@ type Cluster struct {
 	stableSince   time.Time
 	noLeaderSince time.Time
 	reforms       int
+	lastReform    time.Time
+	losingSince   time.Time
+	losingTo      string
+	pendingMerge  []byte // encoded OpMerge to hand the winning side
 }
 
 var errNoLeader = errors.New("no leader (election in progress, or quorum lost)")

@@ -69,6 +69,12 @@ func (c *Cluster) watch() {
 		if c.mergeIfLosing() {
 			continue
 		}
+		if c.hasPendingMerge() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c.rejoin(ctx)
+			cancel()
+			continue
+		}
 		c.reformIfStuck()
 	}
 }
@@ -77,8 +83,9 @@ func (c *Cluster) watch() {
 func (c *Cluster) publishMeta() {
 	term, index := c.cons.LastLog()
 	m := c.cfg.Meta
-	m.CID, m.Term, m.Index = c.cid, term, index
-	if m.CID != c.lastMeta.CID || m.Term != c.lastMeta.Term || m.Index != c.lastMeta.Index {
+	id, _ := c.cons.Leader()
+	m.CID, m.Term, m.Index, m.Leader = c.cid, term, index, id != ""
+	if m.CID != c.lastMeta.CID || m.Term != c.lastMeta.Term || m.Index != c.lastMeta.Index || m.Leader != c.lastMeta.Leader {
 		c.lastMeta = m
 		c.members.SetMeta(m)
 	}
@@ -152,9 +159,24 @@ func (c *Cluster) sides() []side {
 func (c *Cluster) mergeIfLosing() bool {
 	ss := c.sides()
 	if len(ss) < 2 || c.cid == "" || ss[0].cid == c.cid {
+		c.mu.Lock()
+		c.losingSince = time.Time{}
+		c.mu.Unlock()
 		return false
 	}
 	winner := ss[0]
+	// Only act on a settled picture: right after survivors re-form, their
+	// ids differ for a moment until every one has switched; and never merge
+	// into a side that has no leader yet.
+	c.mu.Lock()
+	if c.losingSince.IsZero() || c.losingTo != winner.cid {
+		c.losingSince, c.losingTo = time.Now(), winner.cid
+	}
+	settled := time.Since(c.losingSince) >= 2*time.Second && time.Since(c.lastReform) >= c.reformAfter
+	c.mu.Unlock()
+	if !settled || !slices.ContainsFunc(winner.members, func(m member.Member) bool { return m.Meta.Leader }) {
+		return false
+	}
 	mine := c.cons.Manifest()
 	c.log.Warn("another side of a partition is back; merging into it", "winner", winner.cid, "mine", c.cid,
 		"winner_members", len(winner.members))
@@ -165,20 +187,42 @@ func (c *Cluster) mergeIfLosing() bool {
 		return true
 	}
 	c.setCID(winner.cid)
-	req := rpcRequest{Method: "join", ID: c.ID(), Addr: c.Addr(), Reset: true}
 	cmd := manifest.Command{Op: manifest.OpMerge, Snapshot: mine.Snapshot(), Clock: manifest.Clock{Wall: time.Now().UnixMilli(), Node: c.ID()}}
-	for _, m := range winner.members {
+	c.mu.Lock()
+	c.pendingMerge = cmd.Encode()
+	c.mu.Unlock()
+	c.rejoin(ctx)
+	return true
+}
+
+// rejoin (after a reset) asks the winning side to take this node back and
+// hands it the pending manifest merge; it is retried on every tick until it
+// succeeds.
+func (c *Cluster) rejoin(ctx context.Context) {
+	c.mu.Lock()
+	merge := c.pendingMerge
+	c.mu.Unlock()
+	if merge == nil {
+		return
+	}
+	req := rpcRequest{Method: "join", ID: c.ID(), Addr: c.Addr(), Reset: true}
+	for _, m := range c.members.Members() {
+		if m.ID == c.ID() || m.State != "alive" || m.Meta.CID != c.cid {
+			continue
+		}
 		if _, err := c.call(ctx, m.Address, req, nil); err != nil {
 			continue
 		}
-		if _, err := c.call(ctx, m.Address, rpcRequest{Method: "propose"}, cmd.Encode()); err != nil {
+		if _, err := c.call(ctx, m.Address, rpcRequest{Method: "propose"}, merge); err != nil {
 			c.log.Error("merge: manifest", "err", err)
+			continue
 		}
+		c.mu.Lock()
+		c.pendingMerge = nil
+		c.mu.Unlock()
 		c.log.Info("merged into the winning side", "via", m.ID)
-		return true
+		return
 	}
-	c.log.Error("merge: no member of the winning side answered")
-	return true
 }
 
 // reformIfStuck re-forms consensus among the survivors when there has been
@@ -219,8 +263,8 @@ func (c *Cluster) reformIfStuck() {
 			}
 		}
 	}
-	if voters > 0 && aliveVoters > voters/2 {
-		return // a quorum is alive: an election will settle it
+	if voters == 0 || aliveVoters > voters/2 {
+		return // not in a configuration yet (joining), or a quorum is alive: an election will settle it
 	}
 	// The survivors: live members of this raft cluster.
 	var survivors []member.Member
@@ -259,5 +303,12 @@ func (c *Cluster) reformIfStuck() {
 	c.mu.Lock()
 	c.noLeaderSince = time.Time{}
 	c.reforms++
+	c.lastReform = time.Now()
 	c.mu.Unlock()
+}
+
+func (c *Cluster) hasPendingMerge() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pendingMerge != nil
 }

@@ -199,7 +199,13 @@ func (c *Consensus) Recover(voter Server, others []Server) error {
 	}
 	scratch := &fsm{state: manifest.New()}
 	if err := raft.RecoverCluster(c.rc, scratch, c.store, c.store, c.snaps, trans, conf); err != nil {
-		trans.Close()
+		// Never leave the node without raft: start again as it was.
+		f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
+		if r, rerr := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans); rerr == nil {
+			c.raft, c.fsm = r, f
+		} else {
+			trans.Close()
+		}
 		return fmt.Errorf("recover: %w", err)
 	}
 	f := &fsm{state: manifest.New(), applied: c.cfg.Applied}

@@ -24,6 +24,8 @@ type Meta struct {
 	CID   string `json:"cid,omitempty"`
 	Term  uint64 `json:"term,omitempty"`
 	Index uint64 `json:"index,omitempty"`
+	// Leader: the node knows a leader (its side of the cluster works).
+	Leader bool `json:"leader,omitempty"`
 }
 
 // Member is one node as seen from here.
