@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,13 @@ func TestClusterOfFiveLosesMajority(t *testing.T) {
 	// They keep serving their modules meanwhile.
 	if reply, err := survivors[0].Client().Call(ctx, "echo", []byte("tag"), 0); err != nil || string(reply) != "v1" {
 		t.Fatalf("survivor stopped serving: %q %v", reply, err)
+	}
+	if os.Getenv("PK_DEBUG") != "" {
+		defer func() {
+			for _, n := range survivors {
+				t.Logf("survivor log:\n%s", lastLines(n.Log(), 400))
+			}
+		}()
 	}
 	waitCluster(t, survivors, 2, 60*time.Second)
 	t.Logf("two survivors of five re-formed consensus %v after kill -9", time.Since(start))

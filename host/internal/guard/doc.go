@@ -8,7 +8,7 @@
 //     Setting it to a non-zero value from the host, from any goroutine,
 //     makes the guest trap with "unreachable" at its next call or loop
 //     iteration. The flag is a latch: only the host clears it.
-//   - makes the guest yield to the Go runtime every 1024 function entries
+//   - makes the guest yield to the Go runtime every 16384 function entries
 //     or loop iterations. wazero's compiler runs guest code that Go cannot
 //     preempt, so a guest that never returns to Go blocks every
 //     stop-the-world, and therefore the garbage collector and the whole
