@@ -110,7 +110,9 @@ func TestClusterOfThree(t *testing.T) {
 	ver1 := h1.Version
 	waitEverywhere(t, nodes, "echo", ver1, 60*time.Second)
 
-	// Status --json names the leader, members and the degrade level.
+	// Status --json names the leader, members and the degrade level (the
+	// degrade module raises it to FULL once three nodes held for 3 s).
+	waitDegrade(t, nodes[2], "FULL")
 	raw, _ := nodes[2].Client().Status(context.Background())
 	for _, want := range []string{`"leader":"n`, `"members":[{"id":"n`, `"degrade":"FULL"`, `"state":"alive"`} {
 		if !strings.Contains(string(raw), want) {
@@ -288,6 +290,7 @@ func TestClusterOfFiveLosesMajority(t *testing.T) {
 		}()
 	}
 	waitCluster(t, survivors, 2, 60*time.Second)
+	waitDegrade(t, survivors[0], "REDUCED")
 	t.Logf("two survivors of five re-formed consensus %v after kill -9", time.Since(start))
 	if hh, err := survivors[1].Client().History(ctx, "echo"); err != nil || hh.Version != h.Version {
 		t.Fatalf("acknowledged deploy lost: %+v %v", hh, err)
@@ -312,4 +315,20 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitDegrade waits until the node's status reports the degrade level.
+func waitDegrade(t *testing.T, n *testenv.Node, level string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		raw, err := n.Client().Status(context.Background())
+		if err == nil && strings.Contains(string(raw), `"degrade":"`+level+`"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("degrade never became %s", level)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

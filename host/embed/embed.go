@@ -29,11 +29,12 @@ type Module struct {
 // grants lists the capability groups of each first-party module; a module
 // in modules/ without an entry gets the defaults.
 var grants = map[string][]abi.Group{
-	"vital": {abi.GroupCore, abi.GroupLog, abi.GroupBus, abi.GroupTimer, abi.GroupNode, abi.GroupClock},
+	"vital":   {abi.GroupCore, abi.GroupLog, abi.GroupBus, abi.GroupTimer, abi.GroupNode, abi.GroupClock},
+	"degrade": {abi.GroupCore, abi.GroupBus, abi.GroupTimer, abi.GroupClock},
 }
 
 // Expected lists the first-party modules a complete build embeds.
-func Expected() []string { return []string{"vital"} }
+func Expected() []string { return []string{"degrade", "vital"} }
 
 // Modules returns the embedded modules, sorted by name.
 func Modules() []Module {

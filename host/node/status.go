@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"fmt"
 	goruntime "runtime"
 	"time"
@@ -69,6 +70,18 @@ func (n *Node) Status() Status {
 	}
 	if ci := n.ClusterInfo(); ci != nil {
 		st.Cluster, st.Leader, st.Members, st.Degrade = ci, ci.Leader, ci.Members, ci.Degrade
+	}
+	// The degrade module's policy decides the level when it runs.
+	if v, _, e := n.bus.Get("degrade"); e == 0 {
+		var rec struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal(v, &rec) == nil && rec.Level != "" {
+			st.Degrade = rec.Level
+			if st.Cluster != nil {
+				st.Cluster.Degrade = rec.Level
+			}
+		}
 	}
 	return st
 }
