@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"crypto/rand"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -173,6 +175,37 @@ func TestClusterOfThree(t *testing.T) {
 		t.Fatalf("manifest after the rollback: %+v", h)
 	}
 
+	// A canary that starts and then crash-loops is rolled back everywhere.
+	loop := writeFile(t, wasmbuild.Go(t, echoPkg, wasmbuild.Tag("crashloop")))
+	_, errOut, code = survivors[0].CLI("module", "deploy", "echo", loop, "--canary", "1", "--window", "15s")
+	if code == 0 || !strings.Contains(errOut, "crash loop") {
+		t.Fatalf("crash-looping canary: code %d: %s", code, errOut)
+	}
+	waitEverywhere(t, survivors, "echo", ver2, 60*time.Second)
+
+	// Garbage blasted at a node's UDP port is ignored.
+	conn, err := net.Dial("udp", survivors[0].MeshAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, 1200)
+	for i := range 2000 {
+		rand.Read(junk[:1+i%1200])
+		conn.Write(junk[:1+i%1200])
+	}
+	conn.Close()
+	if reply, err := survivors[0].Client().Call(context.Background(), "echo", []byte("tag"), 0); err != nil || string(reply) != "v2" {
+		t.Fatalf("after the garbage: %q %v", reply, err)
+	}
+	waitCluster(t, survivors, 2, 30*time.Second)
+
+	// Join (spawn): a node with an empty data directory and the token runs
+	// what the cluster runs; time from start to useful.
+	start = time.Now()
+	spawned := testenv.Start(t, "--join", survivors[0].MeshAddr(), "--token", strings.TrimSpace(survivors[0].MustCLI("token")))
+	waitEverywhere(t, []*testenv.Node{spawned}, "echo", ver2, 60*time.Second)
+	t.Logf("join: empty data directory to running the cluster's modules in %v", time.Since(start))
+
 	// The wrong token is refused at the handshake.
 	other := testenv.Start(t)
 	wrong := strings.TrimSpace(other.MustCLI("token"))
@@ -181,7 +214,7 @@ func TestClusterOfThree(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a node with the wrong token started:\n%s", out)
 	}
-	if ci, _ := survivors[0].Client().Nodes(context.Background()); ci.Alive != 2 {
+	if ci, _ := survivors[0].Client().Nodes(context.Background()); ci.Alive != 3 {
 		t.Fatalf("a stranger got in: %+v", ci.Members)
 	}
 }
@@ -330,5 +363,54 @@ func waitDegrade(t *testing.T, n *testenv.Node, level string) {
 			t.Fatalf("degrade never became %s", level)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestPartitionHealTopics: three processes; one is cut off from the other
+// two; both sides write a cluster topic; after the heal every node holds the
+// later write, the cut-off node's other topic too, and the cluster is one.
+func TestPartitionHealTopics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	nodes := startCluster(t, 3)
+	addr := make([]string, 3)
+	for i, n := range nodes {
+		addr[i] = n.MeshAddr()
+	}
+	nodes[0].MustCLI("topic", "pub", "shared/x", "v0", "--cluster")
+	waitTopic(t, nodes, "shared/x", "v0")
+	nodes[0].Block(addr[2])
+	nodes[1].Block(addr[2])
+	nodes[2].Block(addr[0], addr[1])
+	time.Sleep(time.Second) // the filters re-read their files every 100 ms
+	nodes[0].MustCLI("topic", "pub", "shared/x", "left", "--cluster")
+	time.Sleep(100 * time.Millisecond)
+	nodes[2].MustCLI("topic", "pub", "shared/x", "right", "--cluster")
+	nodes[2].MustCLI("topic", "pub", "only/right", "yes", "--cluster")
+	time.Sleep(5 * time.Second) // long enough for the cut-off node to re-form alone
+	if v := nodes[1].Topic("shared/x"); v != "left" {
+		ci, _ := nodes[1].Client().Nodes(context.Background())
+		b, _ := os.ReadFile(nodes[1].Data + ".faults")
+		t.Fatalf("majority side during the partition: %q; n1 sees %+v; n1 blocks %q; addrs %v", v, ci.Members, b, addr)
+	}
+	for _, n := range nodes {
+		n.Block()
+	}
+	waitTopic(t, nodes, "shared/x", "right")
+	waitTopic(t, nodes, "only/right", "yes")
+	waitCluster(t, nodes, 3, 60*time.Second)
+}
+
+func waitTopic(t *testing.T, nodes []*testenv.Node, topic, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, n := range nodes {
+		for n.Topic(topic) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s = %q, want %q", n.Data, topic, n.Topic(topic), want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }

@@ -257,10 +257,10 @@ func kindOf(s string) (uint32, error) {
 		return abi.KindAny, nil
 	case "queue":
 		return abi.KindQueue, nil
-	case "latest":
+	case "latest", "cluster":
 		return abi.KindLatest, nil
 	}
-	return 0, badRequest("kind %q: want queue or latest", s)
+	return 0, badRequest("kind %q: want queue, latest or cluster", s)
 }
 
 func (s *server) publish(w http.ResponseWriter, r *http.Request) {
@@ -279,6 +279,12 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		fail(w, err)
 		return
+	}
+	if q.Get("kind") == "cluster" {
+		if _, e := s.b.Bus().Declare(topic, abi.KindLatest, abi.ScopeCluster); e != abi.OK {
+			fail(w, fmt.Errorf("cluster topic %q: %w", topic, e))
+			return
+		}
 	}
 	seq, e := s.b.Bus().Publish(nil, topic, data, kind, bus.DefaultWait)
 	if e != abi.OK {

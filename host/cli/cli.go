@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -22,6 +23,7 @@ import (
 	goruntime "runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -184,6 +186,10 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	if *listen != "off" {
 		cfg.Listen = *listen
 	}
+	if f := os.Getenv("PKHOST_FAULT_FILE"); f != "" {
+		log.Warn("fault injection on: mesh traffic to and from the addresses listed in the file is dropped", "file", f)
+		cfg.Filter = faultFilter(f)
+	}
 	if *join != "" {
 		cfg.Join = strings.Split(*join, ",")
 	}
@@ -207,6 +213,29 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 }
 
 func dial(data string) (*api.Client, error) { return api.Dial(data) }
+
+// faultFilter drops mesh traffic to and from the "host:port" lines of a
+// file, re-read at most every 100 ms: tests cut and heal links between
+// pkhost processes with it (PKHOST_FAULT_FILE). Never set it in production.
+func faultFilter(path string) func(net.Addr) bool {
+	var mu sync.Mutex
+	var blocked map[string]bool
+	var readAt time.Time
+	return func(a net.Addr) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(readAt) > 100*time.Millisecond {
+			readAt = time.Now()
+			blocked = map[string]bool{}
+			if b, err := os.ReadFile(path); err == nil {
+				for _, l := range strings.Fields(string(b)) {
+					blocked[l] = true
+				}
+			}
+		}
+		return !blocked[a.String()]
+	}
+}
 
 func cmdStatus(ctx context.Context, args []string, io IO) error {
 	fs, data := flags("status", io)
@@ -599,6 +628,7 @@ func cmdTopic(ctx context.Context, args []string, io IO) error {
 	case "pub", "publish":
 		fs, data := flags("topic pub", io)
 		latest := fs.Bool("latest", false, "publish to a latest-value topic")
+		clusterScope := fs.Bool("cluster", false, "publish to a cluster-scoped latest-value topic (replicated to every node)")
 		stdin := fs.Bool("stdin", false, "publish each line of standard input as one message")
 		pos, err := parse(fs, args)
 		if err != nil {
@@ -607,6 +637,9 @@ func cmdTopic(ctx context.Context, args []string, io IO) error {
 		kind := ""
 		if *latest {
 			kind = "latest"
+		}
+		if *clusterScope {
+			kind = "cluster"
 		}
 		c, err := dial(*data)
 		if err != nil {

@@ -126,14 +126,16 @@ func (c *Cluster) deliverTopics(changed []replica.Entry) {
 
 // topicRound runs one anti-entropy round as the initiator.
 func (c *Cluster) topicRound(addr string) error {
-	ctx, cancel := contextTimeout(30 * time.Second)
+	// Short bounds: rounds run one after the other, and a peer that just
+	// vanished must not stall the gossip with everyone else.
+	ctx, cancel := contextTimeout(2 * time.Second)
 	defer cancel()
 	s, err := c.mesh.Dial(ctx, addr, protoReplica)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(30 * time.Second))
+	s.SetDeadline(time.Now().Add(10 * time.Second))
 	r, w := bufio.NewReader(s), bufio.NewWriter(s)
 	out := []replica.Message{c.topics.StartRound()}
 	for turn := 0; turn < maxTurns; turn++ {

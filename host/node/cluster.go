@@ -58,7 +58,8 @@ func (n *Node) startCluster(ctx context.Context) error {
 				}
 			}
 		},
-		Fast: n.cfg.FastCluster,
+		Fast:   n.cfg.FastCluster,
+		Filter: n.cfg.Filter,
 	})
 	if err != nil {
 		n.cl = nil

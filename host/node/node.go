@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -56,6 +57,9 @@ type Config struct {
 	FastCluster bool
 	// JoinTimeout bounds joining (default 1 minute).
 	JoinTimeout time.Duration
+	// Filter, if set, drops mesh traffic to and from addresses (fault
+	// injection for tests; see cli's PKHOST_FAULT_FILE).
+	Filter func(net.Addr) bool
 }
 
 // Node is one running pkhost.

@@ -76,12 +76,13 @@ func Binary(t testing.TB) string {
 
 // Node is a running pkhost process.
 type Node struct {
-	t    testing.TB
-	Data string
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{}
-	err  error
+	t      testing.TB
+	Data   string
+	faults string
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	done   chan struct{}
+	err    error
 }
 
 type syncBuffer struct {
@@ -118,7 +119,9 @@ func StartOn(t testing.TB, data string, extra ...string) *Node {
 		args = append(args, "--listen", "127.0.0.1:0")
 	}
 	n.cmd = exec.Command(bin, append(args, extra...)...)
-	n.cmd.Env = append(os.Environ(), "PKHOST_COMPILE_CACHE="+wasmbuild.SharedCacheDir(), "PKHOST_FAST_CLUSTER=1")
+	n.faults = data + ".faults"
+	n.cmd.Env = append(os.Environ(), "PKHOST_COMPILE_CACHE="+wasmbuild.SharedCacheDir(), "PKHOST_FAST_CLUSTER=1",
+		"PKHOST_FAULT_FILE="+n.faults)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	os.Remove(filepath.Join(data, "api"))
 	if err := n.cmd.Start(); err != nil {
@@ -254,4 +257,22 @@ func RunFailing(t testing.TB, timeout time.Duration, args ...string) (string, er
 	cmd.Env = append(os.Environ(), "PKHOST_COMPILE_CACHE="+wasmbuild.SharedCacheDir(), "PKHOST_FAST_CLUSTER=1")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// Block makes the node drop all mesh traffic to and from the given mesh
+// addresses (a network partition, as far as it can tell); Block() heals.
+func (n *Node) Block(addrs ...string) {
+	n.t.Helper()
+	if err := os.WriteFile(n.faults, []byte(strings.Join(addrs, "\n")+"\n"), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// Topic returns the current value of a latest-value topic on the node.
+func (n *Node) Topic(topic string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var v string
+	n.Client().Subscribe(ctx, topic, false, 1, nil, func(ev api.Event) error { v = string(ev.Payload()); return nil })
+	return v
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	pk "github.com/p-kernel/p-kernel/sdk/go"
 )
@@ -63,6 +64,10 @@ func init() {
 			return err
 		}
 		name := info.Module
+		if tag == "crashloop" {
+			// A version that starts, then dies shortly after, every time.
+			pk.After(50*time.Millisecond, func() { os.Exit(3) })
+		}
 		if err := pk.Subscribe(name+"/cmd", command); err != nil {
 			return err
 		}
