@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/consensus"
@@ -64,6 +65,7 @@ type Cluster struct {
 
 	topics      *replica.Locked
 	cid         string
+	relayed     atomic.Int64
 	reformAfter time.Duration
 	lastMeta    member.Meta // watch goroutine only
 
@@ -113,9 +115,10 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.topics = replica.NewLocked(store)
 	c.mesh.Handle(protoRPC, c.serveRPC)
 	c.mesh.Handle(protoReplica, c.serveTopics)
+	c.mesh.Handle(protoRelay, c.serveRelay)
 	id := c.mesh.ID()
 	addr := c.mesh.Addr().String()
-	c.members, err = member.Start(member.Config{ID: id, Network: memberNet{c.mesh}, Meta: cfg.Meta,
+	c.members, err = member.Start(member.Config{ID: id, Network: memberNet{c.mesh, c}, Meta: cfg.Meta,
 		Changed: cfg.MembersChanged, Logger: cfg.Logger, Fast: cfg.Fast})
 	if err != nil {
 		c.mesh.Close()
@@ -124,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.cons, err = consensus.Open(consensus.Config{
 		ID: id, Addr: addr, Dir: filepath.Join(cfg.DataDir, "raft"),
 		Layer: func() (consensus.StreamLayer, error) {
-			return raftLayer{Listener: c.mesh.Listener(protoRaft), m: c.mesh}, nil
+			return raftLayer{Listener: c.mesh.Listener(protoRaft), c: c}, nil
 		},
 		Bootstrap: len(cfg.Join) == 0, MaxVoters: cfg.MaxVoters,
 		Alive: c.members.Alive, Applied: cfg.Applied, Logger: cfg.Logger, Fast: cfg.Fast,
@@ -313,12 +316,13 @@ type Info struct {
 	Consensus consensus.Info  `json:"consensus"`
 	Members   []member.Member `json:"members"`
 	Peers     []mesh.PeerInfo `json:"peers"`
+	Relayed   int64           `json:"relayed_streams"`
 }
 
 // Info reports the cluster state.
 func (c *Cluster) Info() Info {
 	ci := c.cons.Info()
-	return Info{ID: c.ID(), CID: c.cid, Reforms: c.Reforms(), Addr: c.Addr(), Leader: ci.Leader, Consensus: ci, Members: c.members.Members(), Peers: c.mesh.Peers()}
+	return Info{ID: c.ID(), CID: c.cid, Reforms: c.Reforms(), Addr: c.Addr(), Leader: ci.Leader, Consensus: ci, Members: c.members.Members(), Peers: c.mesh.Peers(), Relayed: c.Relayed()}
 }
 
 // adoptCID takes the consensus id of the cluster just joined, from the

@@ -21,12 +21,15 @@ const (
 )
 
 // memberNet adapts the mesh to member.Network.
-type memberNet struct{ m *mesh.Mesh }
+type memberNet struct {
+	m *mesh.Mesh
+	c *Cluster // for relayed streams; nil in tests of the adapter alone
+}
 
 func (n memberNet) Addr() net.Addr { return n.m.Addr() }
 
 func (n memberNet) DialStream(ctx context.Context, addr string) (net.Conn, error) {
-	return n.m.Dial(ctx, addr, protoGossip)
+	return n.c.dialAny(ctx, addr, protoGossip)
 }
 
 // HandleStreams hands memberlist the streams it accepts; they outlive the
@@ -52,7 +55,7 @@ func (n memberNet) SendPacket(ctx context.Context, addr string, b []byte) error 
 	if len(b) <= mesh.MaxDatagram {
 		return n.m.SendDatagram(ctx, addr, b)
 	}
-	s, err := n.m.Dial(ctx, addr, protoBigPacket)
+	s, err := n.c.dialAny(ctx, addr, protoBigPacket)
 	if err != nil {
 		return err
 	}
@@ -78,14 +81,14 @@ func (n memberNet) HandlePackets(h func(net.Addr, []byte)) {
 	})
 }
 
-// raftLayer is raft's stream layer over the mesh.
+// raftLayer is raft's stream layer over the mesh (relayed when needed).
 type raftLayer struct {
 	net.Listener
-	m *mesh.Mesh
+	c *Cluster
 }
 
 func (l raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return l.m.Dial(ctx, string(addr), protoRaft)
+	return l.c.dialAny(ctx, string(addr), protoRaft)
 }

@@ -55,7 +55,7 @@ func readFrame(r io.Reader) ([]byte, error) {
 
 // call makes one RPC to addr: request header and body out, body back.
 func (c *Cluster) call(ctx context.Context, addr string, req rpcRequest, body []byte) ([]byte, error) {
-	s, err := c.mesh.Dial(ctx, addr, protoRPC)
+	s, err := c.dialAny(ctx, addr, protoRPC)
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func (c *Cluster) topicRound(addr string) error {
 	// vanished must not stall the gossip with everyone else.
 	ctx, cancel := contextTimeout(2 * time.Second)
 	defer cancel()
-	s, err := c.mesh.Dial(ctx, addr, protoReplica)
+	s, err := c.dialAny(ctx, addr, protoReplica)
 	if err != nil {
 		return err
 	}
