@@ -214,6 +214,23 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 
 func dial(data string) (*api.Client, error) { return api.Dial(data) }
 
+// connect parses a subcommand's flags and positional arguments (want of
+// them, or any number if want < 0; usage explains them), then dials the node.
+func connect(fs *flag.FlagSet, data *string, args []string, want int, usage string) ([]string, *api.Client, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if want >= 0 && len(pos) != want {
+		if usage == "" {
+			usage = "unexpected arguments"
+		}
+		return nil, nil, errors.New(usage)
+	}
+	c, err := dial(*data)
+	return pos, c, err
+}
+
 // faultFilter drops mesh traffic to and from the "host:port" lines of a
 // file, re-read at most every 100 ms: tests cut and heal links between
 // pkhost processes with it (PKHOST_FAULT_FILE). Never set it in production.
@@ -240,10 +257,7 @@ func faultFilter(path string) func(net.Addr) bool {
 func cmdStatus(ctx context.Context, args []string, io IO) error {
 	fs, data := flags("status", io)
 	asJSON := fs.Bool("json", false, "print the status document as JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := dial(*data)
+	_, c, err := connect(fs, data, args, 0, "")
 	if err != nil {
 		return err
 	}
@@ -341,10 +355,7 @@ func cmdModule(ctx context.Context, args []string, io IO) error {
 	switch sub {
 	case "ls", "list":
 		fs, data := flags("module ls", io)
-		if _, err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := dial(*data)
+		_, c, err := connect(fs, data, args, 0, "")
 		if err != nil {
 			return err
 		}
@@ -429,14 +440,7 @@ func cmdModule(ctx context.Context, args []string, io IO) error {
 		return nil
 	case "history":
 		fs, data := flags("module history", io)
-		pos, err := parse(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 {
-			return errors.New("usage: pkhost module history NAME")
-		}
-		c, err := dial(*data)
+		pos, c, err := connect(fs, data, args, 1, "usage: pkhost module history NAME")
 		if err != nil {
 			return err
 		}
@@ -453,14 +457,7 @@ func cmdModule(ctx context.Context, args []string, io IO) error {
 		return tw.Flush()
 	case "rollback":
 		fs, data := flags("module rollback", io)
-		pos, err := parse(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 {
-			return errors.New("usage: pkhost module rollback NAME")
-		}
-		c, err := dial(*data)
+		pos, c, err := connect(fs, data, args, 1, "usage: pkhost module rollback NAME")
 		if err != nil {
 			return err
 		}
@@ -472,14 +469,7 @@ func cmdModule(ctx context.Context, args []string, io IO) error {
 	case "unload":
 		fs, data := flags("module unload", io)
 		purge := fs.Bool("purge", false, "also delete the module's key-value store")
-		pos, err := parse(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 {
-			return errors.New("usage: pkhost module unload NAME")
-		}
-		c, err := dial(*data)
+		pos, c, err := connect(fs, data, args, 1, "usage: pkhost module unload NAME")
 		if err != nil {
 			return err
 		}
@@ -490,14 +480,7 @@ func cmdModule(ctx context.Context, args []string, io IO) error {
 		return nil
 	case "logs":
 		fs, data := flags("module logs", io)
-		pos, err := parse(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 {
-			return errors.New("usage: pkhost module logs NAME")
-		}
-		c, err := dial(*data)
+		pos, c, err := connect(fs, data, args, 1, "usage: pkhost module logs NAME")
 		if err != nil {
 			return err
 		}
@@ -546,10 +529,7 @@ func orNone(s string) string {
 
 func cmdToken(ctx context.Context, args []string, io IO) error {
 	fs, data := flags("token", io)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := dial(*data)
+	_, c, err := connect(fs, data, args, 0, "")
 	if err != nil {
 		return err
 	}
@@ -564,10 +544,7 @@ func cmdToken(ctx context.Context, args []string, io IO) error {
 func cmdNodes(ctx context.Context, args []string, io IO) error {
 	fs, data := flags("nodes", io)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := dial(*data)
+	_, c, err := connect(fs, data, args, 0, "")
 	if err != nil {
 		return err
 	}
@@ -607,10 +584,7 @@ func cmdTopic(ctx context.Context, args []string, io IO) error {
 	switch sub {
 	case "ls", "list":
 		fs, data := flags("topic ls", io)
-		if _, err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := dial(*data)
+		_, c, err := connect(fs, data, args, 0, "")
 		if err != nil {
 			return err
 		}
@@ -672,14 +646,7 @@ func cmdTopic(ctx context.Context, args []string, io IO) error {
 		n := fs.Int("n", 0, "exit after N messages (0: run until interrupted)")
 		prefix := fs.Bool("prefix", false, "TOPIC is a prefix (e.g. vital/)")
 		asJSON := fs.Bool("json", false, "print each message as a JSON line")
-		pos, err := parse(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 {
-			return errors.New("usage: pkhost topic sub TOPIC [-n N]")
-		}
-		c, err := dial(*data)
+		pos, c, err := connect(fs, data, args, 1, "usage: pkhost topic sub TOPIC [-n N]")
 		if err != nil {
 			return err
 		}

@@ -150,15 +150,21 @@ func (c *Consensus) startRaft() error {
 	if err != nil {
 		return err
 	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.launch(trans)
+}
+
+// launch starts raft on the stores with a fresh FSM (raft restores it from
+// the snapshot and log). c.rmu is held; on failure trans is closed.
+func (c *Consensus) launch(trans *raft.NetworkTransport) error {
 	f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
 	r, err := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans)
 	if err != nil {
 		trans.Close()
 		return err
 	}
-	c.rmu.Lock()
 	c.raft, c.fsm = r, f
-	c.rmu.Unlock()
 	return nil
 }
 
@@ -200,22 +206,9 @@ func (c *Consensus) Recover(voter Server, others []Server) error {
 	scratch := &fsm{state: manifest.New()}
 	if err := raft.RecoverCluster(c.rc, scratch, c.store, c.store, c.snaps, trans, conf); err != nil {
 		// Never leave the node without raft: start again as it was.
-		f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
-		if r, rerr := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans); rerr == nil {
-			c.raft, c.fsm = r, f
-		} else {
-			trans.Close()
-		}
-		return fmt.Errorf("recover: %w", err)
+		return errors.Join(fmt.Errorf("recover: %w", err), c.launch(trans))
 	}
-	f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
-	r, err := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans)
-	if err != nil {
-		trans.Close()
-		return err
-	}
-	c.raft, c.fsm = r, f
-	return nil
+	return c.launch(trans)
 }
 
 // Reset throws this node's raft state away and starts empty, as a joiner
@@ -236,14 +229,7 @@ func (c *Consensus) Reset() error {
 	if err != nil {
 		return err
 	}
-	f := &fsm{state: manifest.New(), applied: c.cfg.Applied}
-	r, err := raft.NewRaft(c.rc, f, c.store, c.store, c.snaps, trans)
-	if err != nil {
-		trans.Close()
-		return err
-	}
-	c.raft, c.fsm = r, f
-	return nil
+	return c.launch(trans)
 }
 
 func raftConfig(cfg Config) *raft.Config {
