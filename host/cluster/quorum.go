@@ -129,6 +129,11 @@ type side struct {
 	members []member.Member
 }
 
+// led reports whether a member of the side knows a leader.
+func (s side) led() bool {
+	return slices.ContainsFunc(s.members, func(m member.Member) bool { return m.Meta.Leader })
+}
+
 func (c *Cluster) sides() []side {
 	by := map[string][]member.Member{}
 	for _, m := range c.members.Members() {
@@ -140,8 +145,15 @@ func (c *Cluster) sides() []side {
 	for cid, ms := range by {
 		out = append(out, side{cid, ms})
 	}
-	// The winner first: more live members, then the smaller id.
+	// The winner first: a side with a working leader, then more live
+	// members, then the smaller id. (Nodes coming back after the others
+	// re-formed can outnumber them, but their old configuration may never
+	// elect anyone again: they must join the side that works.)
 	sort.Slice(out, func(i, j int) bool {
+		li, lj := out[i].led(), out[j].led()
+		if li != lj {
+			return li
+		}
 		if len(out[i].members) != len(out[j].members) {
 			return len(out[i].members) > len(out[j].members)
 		}
@@ -152,8 +164,8 @@ func (c *Cluster) sides() []side {
 
 // mergeIfLosing folds this node into the winning side when two raft
 // clusters (the two sides of a healed partition) see each other. The
-// deterministic rule: the side with more live members wins, then the
-// smaller consensus id. The loser hands its manifest to the winner as a
+// deterministic rule: a side with a leader wins over one without, then the
+// side with more live members, then the smaller consensus id. The loser hands its manifest to the winner as a
 // merge command (last writer wins per module, the loser kept in history),
 // throws its raft state away and joins as a non-voter.
 func (c *Cluster) mergeIfLosing() bool {
@@ -174,7 +186,7 @@ func (c *Cluster) mergeIfLosing() bool {
 	}
 	settled := time.Since(c.losingSince) >= 2*time.Second && time.Since(c.lastReform) >= c.reformAfter
 	c.mu.Unlock()
-	if !settled || !slices.ContainsFunc(winner.members, func(m member.Member) bool { return m.Meta.Leader }) {
+	if !settled || !winner.led() {
 		return false
 	}
 	mine := c.cons.Manifest()
