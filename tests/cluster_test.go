@@ -304,8 +304,10 @@ func TestClusterOfFiveLosesMajority(t *testing.T) {
 	h, _ := nodes[4].Client().History(ctx, "echo")
 	waitEverywhere(t, nodes, "echo", h.Version, 60*time.Second)
 	dataDirs := make([]string, 3)
+	meshAddrs := make([]string, 3)
 	for i := range 3 {
 		dataDirs[i] = nodes[i].Data
+		meshAddrs[i] = nodes[i].MeshAddr()
 		nodes[i].Kill()
 		nodes[i] = nil
 	}
@@ -333,10 +335,10 @@ func TestClusterOfFiveLosesMajority(t *testing.T) {
 	h2, _ := survivors[0].Client().History(ctx, "echo")
 	waitEverywhere(t, survivors, "echo", h2.Version, 60*time.Second)
 
-	// The dead return (same data directories) and converge on the
-	// survivors' cluster.
+	// The dead return (same data directories and ports, as a node with a
+	// configured --listen would) and converge on the survivors' cluster.
 	for i, d := range dataDirs {
-		nodes[i] = testenv.StartOn(t, d)
+		nodes[i] = testenv.StartOn(t, d, "--listen", meshAddrs[i])
 	}
 	waitCluster(t, nodes, 5, 90*time.Second)
 	waitEverywhere(t, nodes, "echo", h2.Version, 90*time.Second)
