@@ -40,15 +40,26 @@ func (p *partition) set(groups map[*Cluster]int) {
 	}
 }
 
-func openP(t *testing.T, p *partition, join []string, token string) *Cluster {
+// freeAddr reserves a loopback UDP address (so a node's own address is
+// known before it starts, for its filter).
+func freeAddr(t *testing.T) string {
 	t.Helper()
-	self := new(string)
-	c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Join: join, Token: token,
-		Identity: newKey(), Fast: true, Filter: p.filter(self), ReformAfter: 2 * time.Second})
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	*self = c.Addr()
+	defer l.Close()
+	return l.LocalAddr().String()
+}
+
+func openP(t *testing.T, p *partition, join []string, token string) *Cluster {
+	t.Helper()
+	self := freeAddr(t)
+	c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: self, Join: join, Token: token,
+		Identity: newKey(), Fast: true, Filter: p.filter(&self), ReformAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -157,22 +168,20 @@ func TestClusterTopicsConverge(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]map[string]string{}
 	open := func(join []string, token string) *Cluster {
-		self := new(string)
-		var c *Cluster
-		c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Join: join, Token: token,
-			Identity: newKey(), Fast: true, Filter: p.filter(self), ReformAfter: time.Hour,
+		self := freeAddr(t)
+		c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: self, Join: join, Token: token,
+			Identity: newKey(), Fast: true, Filter: p.filter(&self), ReformAfter: time.Hour,
 			TopicChanged: func(topic string, v []byte, _ bool) {
 				mu.Lock()
 				defer mu.Unlock()
-				if seen[*self] == nil {
-					seen[*self] = map[string]string{}
+				if seen[self] == nil {
+					seen[self] = map[string]string{}
 				}
-				seen[*self][topic] = string(v)
+				seen[self][topic] = string(v)
 			}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		*self = c.Addr()
 		t.Cleanup(func() { c.Close() })
 		return c
 	}

@@ -35,13 +35,12 @@ func (c *cut) block(x, y string) {
 func TestRelay(t *testing.T) {
 	cu := &cut{blocked: map[[2]string]bool{}}
 	open := func(join []string, token string) *Cluster {
-		self := new(string)
-		c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Join: join, Token: token,
-			Identity: newKey(), Fast: true, Filter: cu.filter(self), ReformAfter: time.Hour})
+		self := freeAddr(t)
+		c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: self, Join: join, Token: token,
+			Identity: newKey(), Fast: true, Filter: cu.filter(&self), ReformAfter: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
-		*self = c.Addr()
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
@@ -50,14 +49,10 @@ func TestRelay(t *testing.T) {
 	b := open([]string{a.Addr()}, a.Token())
 	// c exists before the cut so that its address is known; then the
 	// direct path a<->c goes away before c joins.
-	self := new(string)
-	l, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	caddr := l.LocalAddr().String()
-	l.Close()
-	*self = caddr
+	caddr := freeAddr(t)
 	cu.block(a.Addr(), caddr)
 	c, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: caddr, Join: []string{b.Addr()}, Token: a.Token(),
-		Identity: newKey(), Fast: true, Filter: cu.filter(self), ReformAfter: time.Hour})
+		Identity: newKey(), Fast: true, Filter: cu.filter(&caddr), ReformAfter: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,8 +56,9 @@ type List struct {
 	ml  *memberlist.Memberlist
 	tr  *transport
 
-	mu   sync.Mutex
-	meta []byte
+	mu    sync.Mutex
+	meta  []byte
+	table map[string]Member // kept from memberlist's events, see Members
 }
 
 // Start begins gossiping. Join adds seeds.
@@ -65,7 +66,7 @@ func Start(cfg Config) (*List, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &List{cfg: cfg, tr: newTransport(cfg.Network)}
+	l := &List{cfg: cfg, tr: newTransport(cfg.Network), table: map[string]Member{}}
 	l.meta, _ = json.Marshal(cfg.Meta)
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.ID
@@ -132,15 +133,31 @@ func (l *List) SetMeta(m Meta) {
 	l.ml.UpdateNode(2 * time.Second)
 }
 
-// Members lists every known member (including dead ones not yet reaped),
-// sorted by id.
+// Members lists every member seen (dead and departed ones too), sorted by
+// id. The table is copied from memberlist's events as they happen:
+// memberlist.Members returns pointers into state its goroutines keep
+// writing, so reading them later races.
 func (l *List) Members() []Member {
-	var out []Member
-	for _, n := range l.ml.Members() {
-		out = append(out, member(n))
+	l.mu.Lock()
+	out := make([]Member, 0, len(l.table))
+	for _, m := range l.table {
+		out = append(out, m)
 	}
+	l.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// record copies a node's state into the table (called from memberlist's
+// event callbacks, on the goroutine that changed the node).
+func (l *List) record(n *memberlist.Node, state string) {
+	m := member(n)
+	if state != "" {
+		m.State = state // memberlist's Node.State lags in its callbacks
+	}
+	l.mu.Lock()
+	l.table[m.ID] = m
+	l.mu.Unlock()
 }
 
 // Alive returns the ids of live members (alive or merely suspect).
@@ -155,7 +172,7 @@ func (l *List) Alive() map[string]bool {
 }
 
 // NumAlive counts live members including this node.
-func (l *List) NumAlive() int { return l.ml.NumMembers() }
+func (l *List) NumAlive() int { return len(l.Alive()) }
 
 func member(n *memberlist.Node) Member {
 	m := Member{ID: n.Name, Address: n.Address(), Incarnation: 0}
@@ -195,9 +212,9 @@ func (e events) changed() {
 		go e.l.cfg.Changed() // never block memberlist's goroutine
 	}
 }
-func (e events) NotifyJoin(*memberlist.Node)   { e.changed() }
-func (e events) NotifyLeave(*memberlist.Node)  { e.changed() }
-func (e events) NotifyUpdate(*memberlist.Node) { e.changed() }
+func (e events) NotifyJoin(n *memberlist.Node)   { e.l.record(n, "alive"); e.changed() }
+func (e events) NotifyLeave(n *memberlist.Node)  { e.l.record(n, "dead"); e.changed() }
+func (e events) NotifyUpdate(n *memberlist.Node) { e.l.record(n, "alive"); e.changed() }
 
 // logWriter routes memberlist's log lines to slog at debug (warnings and
 // errors at their level).
