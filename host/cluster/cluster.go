@@ -207,7 +207,7 @@ func (c *Cluster) join(ctx context.Context, fresh bool) error {
 			for _, seed := range c.cfg.Join {
 				if _, err = c.call(ctx, seed, req, nil); err == nil {
 					c.adoptCID(ctx)
-					c.log.Info("joined the cluster", "seed", seed, "fresh", fresh, "cid", c.cid)
+					c.log.Info("joined the cluster", "seed", seed, "fresh", fresh, "cid", c.CID())
 					return nil
 				}
 			}
@@ -322,7 +322,7 @@ type Info struct {
 // Info reports the cluster state.
 func (c *Cluster) Info() Info {
 	ci := c.cons.Info()
-	return Info{ID: c.ID(), CID: c.cid, Reforms: c.Reforms(), Addr: c.Addr(), Leader: ci.Leader, Consensus: ci, Members: c.members.Members(), Peers: c.mesh.Peers(), Relayed: c.Relayed()}
+	return Info{ID: c.ID(), CID: c.CID(), Reforms: c.Reforms(), Addr: c.Addr(), Leader: ci.Leader, Consensus: ci, Members: c.members.Members(), Peers: c.mesh.Peers(), Relayed: c.Relayed()}
 }
 
 // adoptCID takes the consensus id of the cluster just joined, from the

@@ -28,7 +28,7 @@ func (c *Cluster) cidPath() string { return filepath.Join(c.cfg.DataDir, "cid") 
 func (c *Cluster) loadCID(bootstrap bool) {
 	b, err := os.ReadFile(c.cidPath())
 	if err == nil && len(b) > 0 {
-		c.cid = strings.TrimSpace(string(b))
+		c.setCID(strings.TrimSpace(string(b)))
 		return
 	}
 	if bootstrap {
@@ -38,13 +38,21 @@ func (c *Cluster) loadCID(bootstrap bool) {
 	}
 }
 
+// setCID changes the consensus id. Only the watch goroutine (and Open,
+// before it starts) writes it; other goroutines read it through CID.
 func (c *Cluster) setCID(cid string) {
+	c.mu.Lock()
 	c.cid = cid
+	c.mu.Unlock()
 	os.WriteFile(c.cidPath(), []byte(cid+"\n"), 0o600)
 }
 
 // CID is this node's consensus id.
-func (c *Cluster) CID() string { return c.cid }
+func (c *Cluster) CID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cid
+}
 
 // watch runs the quorum guard: it gossips this node's consensus state,
 // keeps knocking on known peers that are not alive (so that both sides of a
