@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p-kernel/p-kernel/host/cluster"
 	"github.com/p-kernel/p-kernel/host/member"
 	"github.com/p-kernel/p-kernel/host/mesh"
 )
@@ -38,7 +39,7 @@ func meshMembers(tb testing.TB, n int, fast bool, cut *cutoff) []meshMember {
 			tb.Fatal(err)
 		}
 		*self = m.Addr().String()
-		l, err := member.Start(member.Config{ID: m.ID(), Network: clMemberNet{m}, Fast: fast})
+		l, err := member.Start(member.Config{ID: m.ID(), Network: cluster.MemberNetwork(m), Fast: fast})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -10,7 +10,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"io"
 	"net"
 	"runtime"
 	"slices"
@@ -19,9 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/p-kernel/p-kernel/host/manifest"
-	"github.com/p-kernel/p-kernel/host/mesh"
 )
 
 func clKey() ed25519.PrivateKey {
@@ -91,70 +88,6 @@ const (
 	clProtoEcho   byte = 4
 	clProtoPing   byte = 5
 )
-
-// clRaftLayer is raft's stream layer over the mesh, as host/cluster's.
-type clRaftLayer struct {
-	net.Listener
-	m *mesh.Mesh
-}
-
-func (l clRaftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return l.m.Dial(ctx, string(addr), clProtoRaft)
-}
-
-// clMemberNet adapts a mesh to member.Network, as host/cluster's memberNet.
-type clMemberNet struct{ m *mesh.Mesh }
-
-func (n clMemberNet) Addr() net.Addr { return n.m.Addr() }
-
-func (n clMemberNet) DialStream(ctx context.Context, addr string) (net.Conn, error) {
-	return n.m.Dial(ctx, addr, clProtoGossip)
-}
-
-func (n clMemberNet) HandleStreams(h func(net.Conn)) {
-	ln := n.m.Listener(clProtoGossip)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h(c)
-		}
-	}()
-}
-
-func (n clMemberNet) SendPacket(ctx context.Context, addr string, b []byte) error {
-	if len(b) <= mesh.MaxDatagram {
-		return n.m.SendDatagram(ctx, addr, b)
-	}
-	s, err := n.m.Dial(ctx, addr, clProtoBig)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	s.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err = s.Write(b)
-	return err
-}
-
-func (n clMemberNet) HandlePackets(h func(net.Addr, []byte)) {
-	n.m.HandleDatagrams(func(from, _ string, b []byte) {
-		if a, err := net.ResolveUDPAddr("udp", from); err == nil {
-			h(a, b)
-		}
-	})
-	n.m.Handle(clProtoBig, func(s *mesh.Stream) {
-		defer s.Close()
-		s.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b, err := io.ReadAll(io.LimitReader(s, 16<<20))
-		if err == nil {
-			h(s.RemoteAddr(), b)
-		}
-	})
-}
 
 // clHub is host/member's in-memory test network: packets and net.Pipe
 // streams between fake endpoints.

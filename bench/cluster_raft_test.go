@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p-kernel/p-kernel/host/cluster"
 	"github.com/p-kernel/p-kernel/host/consensus"
 	"github.com/p-kernel/p-kernel/host/mesh"
 )
@@ -36,7 +37,7 @@ func raftTrio(tb testing.TB, layer string) *consensus.Consensus {
 			tb.Cleanup(func() { m.Close() })
 			addr = m.Addr().String()
 			mk = func() (consensus.StreamLayer, error) {
-				return clRaftLayer{Listener: m.Listener(clProtoRaft), m: m}, nil
+				return cluster.RaftLayer(m), nil
 			}
 		default:
 			l, err := consensus.ListenTCP("127.0.0.1:0")

@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.cons, err = consensus.Open(consensus.Config{
 		ID: id, Addr: addr, Dir: filepath.Join(cfg.DataDir, "raft"),
 		Layer: func() (consensus.StreamLayer, error) {
-			return raftLayer{Listener: c.mesh.Listener(protoRaft), c: c}, nil
+			return raftLayer{Listener: c.mesh.Listener(protoRaft), m: c.mesh, c: c}, nil
 		},
 		Bootstrap: len(cfg.Join) == 0, MaxVoters: cfg.MaxVoters,
 		Alive: c.members.Alive, Applied: cfg.Applied, Logger: cfg.Logger, Fast: cfg.Fast,

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/p-kernel/p-kernel/host/consensus"
+	"github.com/p-kernel/p-kernel/host/member"
 	"github.com/p-kernel/p-kernel/host/mesh"
 )
 
@@ -23,13 +25,31 @@ const (
 // memberNet adapts the mesh to member.Network.
 type memberNet struct {
 	m *mesh.Mesh
-	c *Cluster // for relayed streams; nil in tests of the adapter alone
+	c *Cluster // for relayed streams; nil: direct only
+}
+
+// MemberNetwork adapts a bare mesh to member.Network, without relays (for
+// tools and benchmarks; a Cluster wires its own).
+func MemberNetwork(m *mesh.Mesh) member.Network { return memberNet{m: m} }
+
+// RaftLayer is raft's stream layer over a bare mesh, without relays (for
+// tools and benchmarks).
+func RaftLayer(m *mesh.Mesh) consensus.StreamLayer {
+	return raftLayer{Listener: m.Listener(protoRaft), m: m}
+}
+
+// dial opens a stream, through a relay when needed if a cluster is at hand.
+func dial(ctx context.Context, m *mesh.Mesh, c *Cluster, addr string, proto byte) (net.Conn, error) {
+	if c != nil {
+		return c.dialAny(ctx, addr, proto)
+	}
+	return m.Dial(ctx, addr, proto)
 }
 
 func (n memberNet) Addr() net.Addr { return n.m.Addr() }
 
 func (n memberNet) DialStream(ctx context.Context, addr string) (net.Conn, error) {
-	return n.c.dialAny(ctx, addr, protoGossip)
+	return dial(ctx, n.m, n.c, addr, protoGossip)
 }
 
 // HandleStreams hands memberlist the streams it accepts; they outlive the
@@ -55,7 +75,7 @@ func (n memberNet) SendPacket(ctx context.Context, addr string, b []byte) error 
 	if len(b) <= mesh.MaxDatagram {
 		return n.m.SendDatagram(ctx, addr, b)
 	}
-	s, err := n.c.dialAny(ctx, addr, protoBigPacket)
+	s, err := dial(ctx, n.m, n.c, addr, protoBigPacket)
 	if err != nil {
 		return err
 	}
@@ -84,11 +104,12 @@ func (n memberNet) HandlePackets(h func(net.Addr, []byte)) {
 // raftLayer is raft's stream layer over the mesh (relayed when needed).
 type raftLayer struct {
 	net.Listener
-	c *Cluster
+	m *mesh.Mesh
+	c *Cluster // nil: direct only
 }
 
 func (l raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return l.c.dialAny(ctx, string(addr), protoRaft)
+	return dial(ctx, l.m, l.c, string(addr), protoRaft)
 }
