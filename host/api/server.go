@@ -416,11 +416,18 @@ func (s *server) nodes(w http.ResponseWriter, r *http.Request) {
 func (s *server) deploy(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var opts node.DeployOptions
-	opts.Canary, _ = strconv.Atoi(q.Get("canary"))
-	opts.Guard, _ = strconv.Atoi(q.Get("guard"))
-	if ms, _ := strconv.Atoi(q.Get("window_ms")); ms > 0 {
-		opts.Window = time.Duration(ms) * time.Millisecond
+	var ms int
+	for key, dst := range map[string]*int{"canary": &opts.Canary, "guard": &opts.Guard, "window_ms": &ms} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				fail(w, badRequest("%s=%q is not a count", key, v))
+				return
+			}
+			*dst = n
+		}
 	}
+	opts.Window = time.Duration(ms) * time.Millisecond
 	withModule(w, r, func(m actor.Manifest, wasm []byte) (any, error) { return s.b.Deploy(r.Context(), m, wasm, opts) })
 }
 
