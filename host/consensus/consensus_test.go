@@ -59,6 +59,36 @@ func leaderOf(nodes []*tnode) *tnode {
 	return nil
 }
 
+// liveness is a membership stub: who the housekeeping thinks is alive.
+type liveness struct {
+	mu  sync.Mutex
+	set map[string]bool
+}
+
+func newLiveness(ids ...string) *liveness {
+	l := &liveness{set: map[string]bool{}}
+	for _, id := range ids {
+		l.set[id] = true
+	}
+	return l
+}
+
+func (l *liveness) alive() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]bool{}
+	for k, v := range l.set {
+		out[k] = v
+	}
+	return out
+}
+
+func (l *liveness) kill(id string) {
+	l.mu.Lock()
+	l.set[id] = false
+	l.mu.Unlock()
+}
+
 func deploy(name string, v byte, node string) manifest.Command {
 	return manifest.Command{Op: manifest.OpDeploy, Name: name, Version: strings.Repeat(string(v), 64),
 		Clock: manifest.Clock{Wall: time.Now().UnixMilli(), Node: node}}
@@ -67,17 +97,8 @@ func deploy(name string, v byte, node string) manifest.Command {
 // TestClusterOfThree: bootstrap, join as non-voters, promotion, replicated
 // manifest, leader loss and a new leader that accepts writes.
 func TestClusterOfThree(t *testing.T) {
-	var mu sync.Mutex
-	aliveSet := map[string]bool{"n1": true, "n2": true, "n3": true}
-	alive := func() map[string]bool {
-		mu.Lock()
-		defer mu.Unlock()
-		out := map[string]bool{}
-		for k, v := range aliveSet {
-			out[k] = v
-		}
-		return out
-	}
+	liveness := newLiveness("n1", "n2", "n3")
+	alive := liveness.alive
 	n1 := start(t, "n1", true, 3, alive)
 	eventually(t, 5*time.Second, "n1 to lead", n1.c.IsLeader)
 	n2 := start(t, "n2", false, 3, alive)
@@ -102,9 +123,7 @@ func TestClusterOfThree(t *testing.T) {
 	// Kill the leader: a new one is elected among the survivors and
 	// deploys work again.
 	n1.c.Close()
-	mu.Lock()
-	aliveSet["n1"] = false
-	mu.Unlock()
+	liveness.kill("n1")
 	nodes[0] = nil
 	var l *tnode
 	eventually(t, 10*time.Second, "a new leader", func() bool { l = leaderOf(nodes); return l != nil })
@@ -129,17 +148,8 @@ func TestClusterOfThree(t *testing.T) {
 // TestDeadVoterReplaced: with MaxVoters 3 and a spare non-voter, a voter
 // reported dead is removed and the spare promoted, keeping three voters.
 func TestDeadVoterReplaced(t *testing.T) {
-	var mu sync.Mutex
-	aliveSet := map[string]bool{"a": true, "b": true, "c": true, "d": true}
-	alive := func() map[string]bool {
-		mu.Lock()
-		defer mu.Unlock()
-		out := map[string]bool{}
-		for k, v := range aliveSet {
-			out[k] = v
-		}
-		return out
-	}
+	liveness := newLiveness("a", "b", "c", "d")
+	alive := liveness.alive
 	a := start(t, "a", true, 3, alive)
 	defer a.c.Close()
 	eventually(t, 5*time.Second, "a to lead", a.c.IsLeader)
@@ -158,9 +168,7 @@ func TestDeadVoterReplaced(t *testing.T) {
 		t.Fatalf("%d voters with MaxVoters 3", v)
 	}
 	others["c"].c.Close()
-	mu.Lock()
-	aliveSet["c"] = false
-	mu.Unlock()
+	liveness.kill("c")
 	eventually(t, 15*time.Second, "d to replace c", func() bool {
 		voters := 0
 		for _, s := range a.c.Servers() {

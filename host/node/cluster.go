@@ -145,10 +145,10 @@ func (n *Node) target(m *manifest.Module) string {
 	if m.Removed {
 		return ""
 	}
-	if m.Placement.Mode == "guarded" && len(m.Placement.Nodes) > 0 && !contains(m.Placement.Nodes, n.id) {
+	if m.Placement.Mode == "guarded" && len(m.Placement.Nodes) > 0 && !slices.Contains(m.Placement.Nodes, n.id) {
 		return ""
 	}
-	if m.Phase == manifest.PhaseCanary && !contains(m.Canary, n.id) {
+	if m.Phase == manifest.PhaseCanary && !slices.Contains(m.Canary, n.id) {
 		// Not a canary: keep running the last active version, if any.
 		for i := len(m.History) - 1; i >= 0; i-- {
 			if m.History[i].Phase == manifest.PhaseActive {
@@ -158,15 +158,6 @@ func (n *Node) target(m *manifest.Module) string {
 		return ""
 	}
 	return m.Version
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func (n *Node) reconcile(cs *clusterState) {
@@ -486,7 +477,7 @@ func (n *Node) tendPlacement(ctx context.Context, cs *clusterState, st *manifest
 			if len(keep) >= m.Placement.Replicas {
 				break
 			}
-			if !contains(keep, id) {
+			if !slices.Contains(keep, id) {
 				keep = append(keep, id)
 			}
 		}

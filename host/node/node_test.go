@@ -58,8 +58,8 @@ func TestNodeRemembersModules(t *testing.T) {
 			t.Fatalf("%s = %q %v, want %q", req, reply, err, want)
 		}
 	}
-	// The swap kept the manifest given at load.
-	if a, _ := n.Actors().Get("keep"); a.Status().Name != "keep" {
-		t.Fatal("status")
+	// The swap kept the manifest given at load (fields it left zero).
+	if m := n.records()["keep"].Manifest; m.BudgetMS != 500 {
+		t.Fatalf("after swap and restart the budget is %d ms, want the 500 given at load", m.BudgetMS)
 	}
 }
