@@ -1,0 +1,12 @@
+// Package pfs is p-fs: a content-addressed, erasure-coded, replicated,
+// history-preserving file system for the cluster.
+//
+// The library knows nothing of wasm or QUIC. Its sub-packages each own one
+// job:
+//
+//	cid         content ids (BLAKE3-256) and their printable form
+//
+// Remote peers come in through interfaces the host implements.
+//
+// Imports: engines (blake3, reedsolomon) and the standard library.
+package pfs
