@@ -335,9 +335,14 @@ func TestClusterOfFiveLosesMajority(t *testing.T) {
 	h2, _ := survivors[0].Client().History(ctx, "echo")
 	waitEverywhere(t, survivors, "echo", h2.Version, 60*time.Second)
 
-	// The dead return (same data directories and ports, as a node with a
-	// configured --listen would) and converge on the survivors' cluster.
+	// The dead return from their data directories and converge on the
+	// survivors' cluster: two on their old ports (a configured --listen),
+	// one on a new port (a new DHCP lease).
 	for i, d := range dataDirs {
+		if i == 0 {
+			nodes[i] = testenv.StartOn(t, d)
+			continue
+		}
 		nodes[i] = testenv.StartOn(t, d, "--listen", meshAddrs[i])
 	}
 	waitCluster(t, nodes, 5, 90*time.Second)

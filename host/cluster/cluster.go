@@ -130,7 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 			return raftLayer{Listener: c.mesh.Listener(protoRaft), m: c.mesh, c: c}, nil
 		},
 		Bootstrap: len(cfg.Join) == 0, MaxVoters: cfg.MaxVoters,
-		Alive: c.members.Alive, Applied: cfg.Applied, Logger: cfg.Logger, Fast: cfg.Fast,
+		Alive: c.members.Alive, Addresses: c.liveAddresses, Applied: cfg.Applied, Logger: cfg.Logger, Fast: cfg.Fast,
 	})
 	if err != nil {
 		c.members.Shutdown()
@@ -219,6 +219,17 @@ func (c *Cluster) join(ctx context.Context, fresh bool) error {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// liveAddresses maps each live member to its current mesh address.
+func (c *Cluster) liveAddresses() map[string]string {
+	out := map[string]string{}
+	for _, m := range c.members.Members() {
+		if m.State == "alive" {
+			out[m.ID] = m.Address
+		}
+	}
+	return out
 }
 
 // Close leaves the cluster quietly (others notice the silence).

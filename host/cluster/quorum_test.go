@@ -64,6 +64,18 @@ func openP(t *testing.T, p *partition, join []string, token string) *Cluster {
 	return c
 }
 
+// threeVoters starts a leader a and two joiners, and waits until all three
+// vote.
+func threeVoters(t *testing.T, p *partition) (a, b, c *Cluster) {
+	t.Helper()
+	a = openP(t, p, nil, "")
+	eventually(t, 5*time.Second, "a to lead", a.cons.IsLeader)
+	b = openP(t, p, []string{a.Addr()}, a.Token())
+	c = openP(t, p, []string{a.Addr()}, a.Token())
+	eventually(t, 15*time.Second, "3 voters", func() bool { return a.Info().Consensus.Voters == 3 })
+	return a, b, c
+}
+
 func write(t *testing.T, c *Cluster, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -92,12 +104,8 @@ func has(c *Cluster, names ...string) bool {
 // acknowledged write from both sides is in the manifest.
 func TestPartitionReformAndMerge(t *testing.T) {
 	p := &partition{}
-	a := openP(t, p, nil, "")
-	eventually(t, 5*time.Second, "a to lead", a.cons.IsLeader)
-	b := openP(t, p, []string{a.Addr()}, a.Token())
-	c := openP(t, p, []string{a.Addr()}, a.Token())
+	a, b, c := threeVoters(t, p)
 	all := []*Cluster{a, b, c}
-	eventually(t, 15*time.Second, "3 voters", func() bool { return a.Info().Consensus.Voters == 3 })
 	write(t, b, "before")
 	for _, n := range all {
 		eventually(t, 5*time.Second, "replication", func() bool { return has(n, "before") })
@@ -145,11 +153,7 @@ func TestPartitionReformAndMerge(t *testing.T) {
 // working cluster of one with everything it had.
 func TestSoleSurvivorReforms(t *testing.T) {
 	p := &partition{}
-	a := openP(t, p, nil, "")
-	eventually(t, 5*time.Second, "a to lead", a.cons.IsLeader)
-	b := openP(t, p, []string{a.Addr()}, a.Token())
-	c := openP(t, p, []string{a.Addr()}, a.Token())
-	eventually(t, 15*time.Second, "3 voters", func() bool { return a.Info().Consensus.Voters == 3 })
+	a, b, c := threeVoters(t, p)
 	write(t, a, "acked")
 	eventually(t, 5*time.Second, "c has it", func() bool { return has(c, "acked") })
 	a.Close()
@@ -216,4 +220,47 @@ func TestClusterTopicsConverge(t *testing.T) {
 	if seen[a.Addr()]["t"] != "right, later" || seen[b.Addr()]["only-c"] != "c" {
 		t.Fatalf("changes not reported to the host: %v", seen)
 	}
+}
+
+// TestNodeMovesToNewPort: a voter restarts from its data directory on
+// another port; the leader records its new address, it catches up, and it
+// still counts for quorum once the old leader is gone.
+func TestNodeMovesToNewPort(t *testing.T) {
+	p := &partition{}
+	a, b, c := threeVoters(t, p)
+	write(t, a, "before")
+	eventually(t, 5*time.Second, "b has it", func() bool { return has(b, "before") })
+
+	dir, key, oldAddr := b.cfg.DataDir, b.cfg.Identity, b.Addr()
+	b.Close()
+	self := freeAddr(t)
+	b, err := Open(context.Background(), Config{DataDir: dir, Listen: self, Join: []string{a.Addr()},
+		Identity: key, Fast: true, Filter: p.filter(&self), ReformAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if b.Addr() == oldAddr {
+		t.Fatalf("b came back on its old address %s", oldAddr)
+	}
+	eventually(t, 20*time.Second, "raft to record b's new address", func() bool {
+		for _, s := range a.cons.Servers() {
+			if s.ID == b.ID() {
+				return s.Address == b.Addr() && s.Voter
+			}
+		}
+		return false
+	})
+	write(t, a, "moved")
+	eventually(t, 10*time.Second, "b to catch up", func() bool { return has(b, "moved") })
+
+	// b and c must now make a quorum without a: c reaches b only at its
+	// new address.
+	a.Close()
+	eventually(t, 20*time.Second, "a leader among b and c", func() bool { return b.cons.IsLeader() || c.cons.IsLeader() })
+	if b.Reforms()+c.Reforms() != 0 {
+		t.Fatal("b and c re-formed consensus instead of electing a leader: quorum was lost")
+	}
+	write(t, c, "after")
+	eventually(t, 10*time.Second, "b has it", func() bool { return has(b, "after") })
 }

@@ -40,6 +40,11 @@ type Config struct {
 	DeadAfter time.Duration
 	// Alive reports the nodes membership considers alive (nil: assume all).
 	Alive func() map[string]bool
+	// Addresses reports the current address of each live node (nil: an
+	// address never changes). A node that comes back on another port (a
+	// new DHCP lease, a phone changing networks) would otherwise stay
+	// unreachable at the address raft recorded when it joined.
+	Addresses func() map[string]string
 	// Applied is called after every applied entry (on raft's goroutine).
 	Applied func(index uint64, c manifest.Command, err error)
 	Logger  *slog.Logger
@@ -467,6 +472,7 @@ func (c *Consensus) tend() {
 			}
 		}
 	}
+	c.followAddresses(servers)
 	for _, s := range servers {
 		if voters >= c.cfg.MaxVoters {
 			break
@@ -477,6 +483,31 @@ func (c *Consensus) tend() {
 				voters++
 			}
 		}
+	}
+}
+
+// followAddresses records the new address of a server that membership sees
+// alive elsewhere. raft's AddVoter/AddNonvoter on a known id only change its
+// address and keep its suffrage.
+func (c *Consensus) followAddresses(servers []Server) {
+	if c.cfg.Addresses == nil {
+		return
+	}
+	now := c.cfg.Addresses()
+	for _, s := range servers {
+		addr, ok := now[s.ID]
+		if !ok || addr == "" || addr == s.Address || s.ID == c.cfg.ID {
+			continue
+		}
+		change := c.r().AddNonvoter
+		if s.Voter {
+			change = c.r().AddVoter
+		}
+		if err := change(raft.ServerID(s.ID), raft.ServerAddress(addr), 0, 5*time.Second).Error(); err != nil {
+			c.log.Warn("record a server's new address", "id", s.ID, "addr", addr, "err", err)
+			continue
+		}
+		c.log.Info("a server moved; raft follows it", "id", s.ID, "from", s.Address, "to", addr)
 	}
 }
 
