@@ -5,6 +5,12 @@
 // job:
 //
 //	cid         content ids (BLAKE3-256) and their printable form
+//	chunk       cutting streams into chunks: fixed size and FastCDC
+//	object      File and Dir manifests, their canonical encoding, file trees
+//	blockstore  the Store interface and the memory store
+//	  disk      the on-disk store (atomic writes, verified reads)
+//	  storetest the conformance suite every Store passes
+//	pfsfs       the io/fs view of a tree, and importing one from an fs.FS
 //
 // Remote peers come in through interfaces the host implements.
 //
