@@ -5,6 +5,7 @@
 // job:
 //
 //	cid         content ids (BLAKE3-256) and their printable form
+//	erasure     Reed-Solomon stripes, shard verification and repair, coding policy
 //
 // Remote peers come in through interfaces the host implements.
 //
