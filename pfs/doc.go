@@ -6,6 +6,7 @@
 //
 //	cid         content ids (BLAKE3-256) and their printable form
 //	erasure     Reed-Solomon stripes, shard verification and repair, coding policy
+//	place       rendezvous placement: which nodes hold a chunk's blocks
 //
 // Remote peers come in through interfaces the host implements.
 //
