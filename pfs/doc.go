@@ -7,6 +7,7 @@
 //	cid         content ids (BLAKE3-256) and their printable form
 //	erasure     Reed-Solomon stripes, shard verification and repair, coding policy
 //	place       rendezvous placement: which nodes hold a chunk's blocks
+//	names       names in namespaces with their history of versions, retention
 //
 // Remote peers come in through interfaces the host implements.
 //
