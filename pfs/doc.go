@@ -11,6 +11,9 @@
 //	  disk      the on-disk store (atomic writes, verified reads)
 //	  storetest the conformance suite every Store passes
 //	pfsfs       the io/fs view of a tree, and importing one from an fs.FS
+//	erasure     Reed-Solomon stripes, shard verification and repair, coding policy
+//	place       rendezvous placement: which nodes hold a chunk's blocks
+//	names       names in namespaces with their history of versions, retention
 //
 // Remote peers come in through interfaces the host implements.
 //
