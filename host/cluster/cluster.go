@@ -64,6 +64,7 @@ type Cluster struct {
 	wg        sync.WaitGroup
 
 	topics      *replica.Locked
+	topicsDB    *topicsDB
 	cid         string
 	relayed     atomic.Int64
 	reformAfter time.Duration
@@ -103,16 +104,20 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c.secret = secret
-	c.mesh, err = mesh.Listen(ctx, mesh.Config{Listen: cfg.Listen, Identity: cfg.Identity, Secret: secret, Logger: cfg.Logger, Filter: cfg.Filter})
-	if err != nil {
-		return nil, err
-	}
 	store, err := replica.NewStore(replica.Config{Node: mesh.NodeID(cfg.Identity.Public().(ed25519.PublicKey))})
 	if err != nil {
-		c.mesh.Close()
 		return nil, err
 	}
 	c.topics = replica.NewLocked(store)
+	if c.topicsDB, err = openTopicsDB(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	restored := c.restoreTopics()
+	c.mesh, err = mesh.Listen(ctx, mesh.Config{Listen: cfg.Listen, Identity: cfg.Identity, Secret: secret, Logger: cfg.Logger, Filter: cfg.Filter})
+	if err != nil {
+		c.topicsDB.close()
+		return nil, err
+	}
 	c.mesh.Handle(protoRPC, c.serveRPC)
 	c.mesh.Handle(protoReplica, c.serveTopics)
 	c.mesh.Handle(protoRelay, c.serveRelay)
@@ -122,6 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		Changed: cfg.MembersChanged, Logger: cfg.Logger, Fast: cfg.Fast})
 	if err != nil {
 		c.mesh.Close()
+		c.topicsDB.close()
 		return nil, err
 	}
 	c.cons, err = consensus.Open(consensus.Config{
@@ -135,6 +141,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		c.members.Shutdown()
 		c.mesh.Close()
+		c.topicsDB.close()
 		return nil, err
 	}
 	c.loadCID(len(cfg.Join) == 0)
@@ -154,10 +161,39 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Fast {
 		interval = 200 * time.Millisecond
 	}
+	if c.cfg.TopicChanged != nil {
+		for _, e := range restored {
+			c.cfg.TopicChanged(e.Topic, e.Value, e.Deleted)
+		}
+	}
 	c.wg.Add(2)
 	go c.watch()
 	go c.gossipTopics(interval)
 	return c, nil
+}
+
+// restoreTopics merges the cluster topics kept on disk back into the store
+// and returns the live ones (for delivery once the node is up).
+func (c *Cluster) restoreTopics() []replica.Entry {
+	es, bad, err := c.topicsDB.load()
+	if err != nil {
+		c.log.Error("read stored cluster topics", "err", err)
+	}
+	for _, b := range bad {
+		c.log.Warn("stored cluster topic unreadable; a peer will send it again", "topic", b)
+	}
+	var live []replica.Entry
+	for _, e := range es {
+		if ok, err := c.topics.Merge(e); err != nil {
+			c.log.Warn("stored cluster topic rejected", "topic", e.Topic, "err", err)
+		} else if ok && !e.Deleted {
+			live = append(live, e)
+		}
+	}
+	if len(es) > 0 {
+		c.log.Info("cluster topics restored from disk", "topics", len(live), "entries", len(es))
+	}
+	return live
 }
 
 // loadSecret reads the cluster secret of the data directory, takes it from
@@ -238,7 +274,7 @@ func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
 		c.wg.Wait()
-		err = errors.Join(c.cons.Close(), c.members.Leave(time.Second), c.mesh.Close())
+		err = errors.Join(c.cons.Close(), c.members.Leave(time.Second), c.mesh.Close(), c.topicsDB.close())
 	})
 	return err
 }

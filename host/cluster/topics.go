@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/mesh"
@@ -25,11 +26,34 @@ const (
 	maxTurns        = 64
 )
 
-// SetTopic records a local write of a cluster topic for replication.
+// SetTopic records a local write of a cluster topic for replication; it is
+// on disk when SetTopic returns.
 func (c *Cluster) SetTopic(topic string, value []byte) {
-	if _, err := c.topics.Set(topic, value, time.Now()); err != nil {
+	if err := c.WriteTopic(topic, value); err != nil {
 		c.log.Error("cluster topic", "topic", topic, "err", err)
 	}
+}
+
+// WriteTopic is SetTopic with its error: nil means the value is stored on
+// this node's disk and will reach every node.
+func (c *Cluster) WriteTopic(topic string, value []byte) error {
+	e, err := c.topics.Set(topic, value, time.Now())
+	if err != nil {
+		return err
+	}
+	return c.topicsDB.save([]replica.Entry{e})
+}
+
+// TopicsWithPrefix returns the live cluster topics whose names start with
+// prefix.
+func (c *Cluster) TopicsWithPrefix(prefix string) []replica.Entry {
+	var out []replica.Entry
+	for _, e := range c.topics.Entries() {
+		if !e.Deleted && strings.HasPrefix(e.Topic, prefix) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // TopicValue returns a cluster topic's replicated value.
@@ -65,7 +89,15 @@ func (c *Cluster) gossipTopics(interval time.Duration) {
 		if err := c.topicRound(peers[rand.IntN(len(peers))]); err != nil {
 			c.log.Debug("topic round", "err", err)
 		}
-		c.topics.GC(time.Now())
+		if c.topics.GC(time.Now()) > 0 {
+			keep := map[string]bool{}
+			for _, e := range c.topics.Entries() {
+				keep[e.Topic] = true
+			}
+			if err := c.topicsDB.prune(keep); err != nil {
+				c.log.Warn("prune stored topics", "err", err)
+			}
+		}
 	}
 }
 
@@ -116,6 +148,9 @@ func (c *Cluster) readTurn(r *bufio.Reader) (replies []replica.Message, n int, d
 }
 
 func (c *Cluster) deliverTopics(changed []replica.Entry) {
+	if err := c.topicsDB.save(changed); err != nil {
+		c.log.Warn("store cluster topics", "err", err) // a peer sends them again
+	}
 	if c.cfg.TopicChanged == nil {
 		return
 	}

@@ -64,3 +64,10 @@ func (l *Locked) Handle(m Message) ([]Message, []Entry, error) {
 	defer l.mu.Unlock()
 	return l.s.Handle(m)
 }
+
+// Merge is [Store.Merge] under the lock.
+func (l *Locked) Merge(e Entry) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.Merge(e)
+}
