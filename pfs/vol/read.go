@@ -141,7 +141,7 @@ func (v *Volume) readStripe(ctx context.Context, c object.Chunk, off uint64, liv
 		return nil, &MissingError{What: "chunk", ID: c.ID, Offset: off, Coding: codingName(k, m), Need: k, Live: live}
 	}
 	expected := func(i int) string { return rank[i%len(rank)] }
-	ch := make(chan shardResult, 2*n)
+	ch := make(chan shardResult, 3*n) // every fetch sends once: n ranked, at most 2 passes over the rest
 	fetch := func(i int, nodes []string) {
 		var faults []BlockFault
 		for _, node := range nodes {

@@ -7,11 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/p-kernel/p-kernel/pfs/blockstore"
+	"github.com/p-kernel/p-kernel/pfs/chunk"
 	"github.com/p-kernel/p-kernel/pfs/names"
 	"github.com/p-kernel/p-kernel/pfs/place"
 )
@@ -555,3 +558,83 @@ func TestDiskStores(t *testing.T) {
 }
 
 var _ blockstore.Store = nodeStore{}
+
+func TestGCSparesInFlightPut(t *testing.T) {
+	e := newEnv(5)
+	w := e.volume(t, "n0", 3, 2, csize)
+	gc := e.volume(t, "n1", 3, 2, csize) // another node's GC: it did not write the blocks
+	data := randBytes(20, 40*csize)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Put(context.Background(), "t", "f", pr, nil)
+		done <- err
+	}()
+	if _, err := pw.Write(data[:20*csize]); err != nil {
+		t.Fatal(err)
+	}
+	for e.net.blocks() < 10*5 { // wait until some blocks are stored
+		runtime.Gosched()
+	}
+	g, err := gc.GC(context.Background(), GCOptions{AllNodes: true})
+	if err != nil || g.Deleted != 0 || g.Deferred == 0 {
+		t.Fatalf("gc during a put: %+v %v", g, err)
+	}
+	pw.Write(data[20*csize:])
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(2 * time.Hour)
+	g, err = gc.GC(context.Background(), GCOptions{AllNodes: true})
+	if err != nil || g.Deleted != 0 || g.Deferred != 0 {
+		t.Fatalf("gc after the put: %+v %v", g, err)
+	}
+	if got, err := readAll(t, w, "t", "f"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read after gc: %v", err)
+	}
+}
+
+func TestBackgroundRepair(t *testing.T) {
+	// Every node runs its own background repair of what it is responsible
+	// for; reads repair what they find at once.
+	e := newEnv(5)
+	var v *Volume
+	for _, n := range e.net.live() {
+		x, err := Open(Config{
+			Cluster: view{e.net, n}, Names: e.names, Splitter: chunk.Fixed(csize),
+			RepairEvery: 5 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		if v == nil {
+			v = x
+		}
+	}
+	data := randBytes(21, 4*csize)
+	ver := put(t, v, "t", "f", data)
+	red, _ := v.Redundancy(context.Background(), ver.Object)
+	// One shard corrupt (found by a read), one deleted (found by Repair).
+	_ = e.net.mem(red[0].Blocks[1].Want).Corrupt(red[0].Blocks[1].ID)
+	_ = e.net.mem(red[2].Blocks[3].Want).Delete(context.Background(), red[2].Blocks[3].ID)
+	if got, err := readAll(t, v, "t", "f"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		red, _ := v.Redundancy(context.Background(), ver.Object)
+		full := true
+		for _, r := range red {
+			full = full && r.Placed == r.Expected && r.Good == r.Expected
+		}
+		if full {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background repair did not restore redundancy: %+v", red)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
