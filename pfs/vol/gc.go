@@ -2,11 +2,23 @@ package vol
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/p-kernel/p-kernel/pfs/cid"
 	"github.com/p-kernel/p-kernel/pfs/names"
+	"github.com/p-kernel/p-kernel/pfs/place"
 )
+
+// heldGood reports whether every node holds block id and it verifies.
+func (v *Volume) heldGood(ctx context.Context, id cid.ID, nodes []string) bool {
+	for _, n := range nodes {
+		if _, err := v.c.Store(n).Get(ctx, id); err != nil {
+			return false
+		}
+	}
+	return true
+}
 
 // GCOptions tune one GC.
 type GCOptions struct {
@@ -26,6 +38,7 @@ type GCReport struct {
 	Scanned    int            // blocks looked at in the swept stores
 	Deferred   int            // unreferenced blocks kept for now (grace period)
 	Deleted    int            // blocks deleted
+	Misplaced  int            // referenced copies deleted from nodes placement does not want them on
 	BytesFreed int64          // bytes of the deleted blocks
 	PerNode    map[string]int // deleted blocks by node
 }
@@ -49,10 +62,17 @@ func (v *Volume) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		rep.Versions += len(keep)
 		rep.Expired += len(drop)
 	}
-	marked := map[cid.ID]bool{}
+	live := v.c.Live()
+	marked := map[cid.ID][]string{} // block → the live nodes placement wants it on
 	err := v.reachable(ctx, opts.Retention, func(it item) error {
-		for _, id := range it.ids {
-			marked[id] = true
+		targets, err := place.Shards(it.key, live, len(it.ids), true)
+		if err != nil {
+			return err
+		}
+		for i, id := range it.ids {
+			if !slices.Contains(marked[id], targets[i]) {
+				marked[id] = append(marked[id], targets[i])
+			}
 		}
 		return nil
 	})
@@ -63,7 +83,7 @@ func (v *Volume) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 
 	nodes := []string{v.c.Self()}
 	if opts.AllNodes {
-		nodes = v.c.Live()
+		nodes = live
 	}
 	grace := v.grace()
 	v.gcMu.Lock()
@@ -76,10 +96,13 @@ func (v *Volume) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 			id   cid.ID
 			size int64
 		}
-		var del []cand
+		var del, misplaced []cand
 		err := st.Walk(ctx, func(id cid.ID, size int64) error {
 			rep.Scanned++
-			if marked[id] {
+			if want, ok := marked[id]; ok {
+				if !slices.Contains(want, node) {
+					misplaced = append(misplaced, cand{id, size})
+				}
 				return nil
 			}
 			first, ok := old[id]
@@ -106,6 +129,20 @@ func (v *Volume) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 			rep.PerNode[node]++
 		}
 		v.gcSeen[node] = seen
+		// A referenced copy on a node placement does not want (left by a
+		// put's fallback or by repair after membership changed) goes once
+		// every wanted node holds the block good.
+		for _, c := range misplaced {
+			if !v.heldGood(ctx, c.id, marked[c.id]) {
+				continue
+			}
+			if err := st.Delete(ctx, c.id); err != nil {
+				return rep, err
+			}
+			rep.Misplaced++
+			rep.BytesFreed += c.size
+			rep.PerNode[node]++
+		}
 	}
 	return rep, nil
 }

@@ -43,7 +43,13 @@
 // in place.Rank over the live nodes); RepairAll does everything. Scrub reads
 // and verifies the local store, deleting corrupt blocks so repair rewrites
 // them. GC marks what retained versions reach and sweeps blocks that have been
-// seen unreferenced for longer than a grace period.
+// seen unreferenced for longer than a grace period, and extra copies on nodes
+// placement no longer wants once the wanted nodes hold the block.
+//
+// Live is the host's word on membership: a node that leaves Live has its
+// blocks rebuilt elsewhere by the next Repair and, once that is done, GC
+// removes the now-extra copies. The host should drop a node from Live only
+// when it is declared dead, not on every missed probe, or blocks churn.
 //
 // Imports: pfs/* and the standard library.
 package vol

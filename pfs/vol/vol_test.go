@@ -364,6 +364,15 @@ func TestPutFallsToNextRankedNode(t *testing.T) {
 		t.Fatalf("repair moved nothing back: %+v %v", rep, err)
 	}
 	checkFull(t, v, files)
+	// The copies the fallback wrote are now extra: GC removes them.
+	before := e.net.blocks()
+	g, err := v.GC(context.Background(), GCOptions{AllNodes: true})
+	if err != nil || g.Misplaced != rep.Copied || g.Deleted != 0 || e.net.blocks() != before-g.Misplaced {
+		t.Fatalf("gc of misplaced copies: %+v %v (repair copied %d)", g, err, rep.Copied)
+	}
+	checkFull(t, v, files)
+	e.net.kill("n1", "n5")
+	checkAll(t, v, files)
 }
 
 func TestConcurrentWritersOneName(t *testing.T) {
