@@ -14,6 +14,8 @@
 //	erasure     Reed-Solomon stripes, shard verification and repair, coding policy
 //	place       rendezvous placement: which nodes hold a chunk's blocks
 //	names       names in namespaces with their history of versions, retention
+//	vol         the volume engine: put, read, repair, scrub and GC over a
+//	            Cluster and Names the host implements
 //
 // Remote peers come in through interfaces the host implements.
 //
