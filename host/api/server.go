@@ -29,6 +29,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/bus"
 	"github.com/p-kernel/p-kernel/host/manifest"
 	"github.com/p-kernel/p-kernel/host/node"
+	"github.com/p-kernel/p-kernel/host/pfshost"
 	"github.com/p-kernel/p-kernel/host/runtime"
 )
 
@@ -48,6 +49,7 @@ type Backend interface {
 	History(name string) (*manifest.Module, error)
 	Token() (string, error)
 	ClusterInfo() *node.ClusterStatus
+	FS() (*pfshost.Service, error)
 }
 
 // MaxModuleSize bounds an uploaded module.
@@ -73,6 +75,13 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/deploy/{name}", s.deploy)
 	mux.HandleFunc("GET /v1/modules/{name}/history", s.history)
 	mux.HandleFunc("POST /v1/modules/{name}/rollback", s.rollback)
+	mux.HandleFunc("POST /v1/fs/put", s.fsPut)
+	mux.HandleFunc("GET /v1/fs/get", s.fsGet)
+	mux.HandleFunc("GET /v1/fs/ls", s.fsList)
+	mux.HandleFunc("GET /v1/fs/log", s.fsLog)
+	mux.HandleFunc("POST /v1/fs/rm", s.fsRemove)
+	mux.HandleFunc("GET /v1/fs/stat", s.fsStat)
+	mux.HandleFunc("POST /v1/fs/repair", s.fsRepair)
 	return mux
 }
 

@@ -83,9 +83,18 @@ Usage:
   pkhost topic ls
   pkhost topic pub TOPIC [DATA] [--latest] [--stdin]
   pkhost topic sub TOPIC [-n N] [--prefix] [--json]
+  pkhost fs put FILE [NAME]          (FILE - reads standard input)
+  pkhost fs get NAME|ID [OUT] [--version N]
+  pkhost fs cat NAME|ID [--version N]
+  pkhost fs ls [PREFIX]
+  pkhost fs log NAME
+  pkhost fs rm NAME
+  pkhost fs stat [NAME]
+  pkhost fs repair
   pkhost version
 
-Every command takes --data DIR (default $PKHOST_DATA or a per-user directory).
+Every command takes --data DIR (default $PKHOST_DATA or a per-user directory);
+fs commands take --ns NAMESPACE (default files) and --quiet (no progress).
 `
 
 // Run runs pkhost with args (without the program name) and returns the exit
@@ -109,6 +118,8 @@ func Run(ctx context.Context, args []string, io IO) int {
 		err = cmdModule(ctx, args[1:], io)
 	case "topic", "topics":
 		err = cmdTopic(ctx, args[1:], io)
+	case "fs":
+		err = cmdFS(ctx, args[1:], io)
 	case "version", "--version":
 		fmt.Fprintf(io.Out, "pkhost %s (pk ABI v%d.%d, %s, %s/%s)\n", node.Version, abi.Major, abi.Minor, goruntime.Version(), goruntime.GOOS, goruntime.GOARCH)
 	case "help", "-h", "--help":
@@ -183,6 +194,9 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	cfg := node.Config{DataDir: *data, Logger: log, Interpreter: *interp,
 		CompileCacheDir: os.Getenv("PKHOST_COMPILE_CACHE"), Token: *token,
 		FastCluster: os.Getenv("PKHOST_FAST_CLUSTER") != "", JoinTimeout: *joinTimeout}
+	if d, err := time.ParseDuration(os.Getenv("PKHOST_PFS_REPAIR_EVERY")); err == nil {
+		cfg.PFSRepairEvery = d
+	}
 	if *listen != "off" {
 		cfg.Listen = *listen
 	}

@@ -14,11 +14,13 @@ import (
 
 // Stream protocols on the mesh.
 const (
-	protoRaft       byte = 1
-	protoGossip     byte = 2 // memberlist streams (push/pull, fallback probes)
-	protoBigPacket  byte = 3 // memberlist packets too large for a datagram
-	protoRPC        byte = 4
-	protoReplica    byte = 5 // cluster topics (anti-entropy)
+	protoRaft      byte = 1
+	protoGossip    byte = 2 // memberlist streams (push/pull, fallback probes)
+	protoBigPacket byte = 3 // memberlist packets too large for a datagram
+	protoRPC       byte = 4
+	protoReplica   byte = 5 // cluster topics (anti-entropy)
+	// ProtoBlocks carries p-fs blocks (host/blocknet).
+	ProtoBlocks     byte = 7
 	maxPacketStream      = 16 << 20
 )
 

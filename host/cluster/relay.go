@@ -51,6 +51,17 @@ func (c *Cluster) dialAny(ctx context.Context, addr string, proto byte) (net.Con
 	return nil, fmt.Errorf("%w (no peer could relay either)", err)
 }
 
+// Dial opens a stream of proto to the node at addr, directly or, when the
+// direct path fails, relayed through another live member.
+func (c *Cluster) Dial(ctx context.Context, addr string, proto byte) (net.Conn, error) {
+	return c.dialAny(ctx, addr, proto)
+}
+
+// Handle serves the streams of proto (direct and relayed ones alike).
+func (c *Cluster) Handle(proto byte, h func(net.Conn)) {
+	c.mesh.Handle(proto, func(s *mesh.Stream) { h(s) })
+}
+
 // directTimeout bounds a direct attempt before relays are tried.
 func (c *Cluster) directTimeout() time.Duration {
 	if c.cfg.Fast {

@@ -1,15 +1,18 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p-kernel/p-kernel/abi"
@@ -17,6 +20,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/cluster"
 	"github.com/p-kernel/p-kernel/host/manifest"
 	"github.com/p-kernel/p-kernel/host/member"
+	"github.com/p-kernel/p-kernel/host/pfshost"
 	"github.com/p-kernel/p-kernel/host/runtime"
 	"github.com/p-kernel/p-kernel/host/store"
 )
@@ -31,6 +35,8 @@ type clusterState struct {
 
 	mu       sync.Mutex
 	reported map[string]string // module -> version already reported failed
+
+	pfs atomic.Pointer[pfshost.Service] // set once p-fs is up
 }
 
 // ErrNoCluster is returned by cluster operations on a node running alone.
@@ -52,6 +58,12 @@ func (n *Node) startCluster(ctx context.Context) error {
 		Applied:        func(uint64, manifest.Command, error) { cs.poke() },
 		MembersChanged: func() { n.publishMembers(); cs.poke() },
 		TopicChanged: func(topic string, v []byte, deleted bool) {
+			if pfshost.IsNameTopic(topic) {
+				if p := cs.pfs.Load(); p != nil {
+					p.TopicChanged(topic, v, deleted)
+				} // else: pfshost.Open reads the topics it missed
+				return
+			}
 			if !deleted && !strings.HasPrefix(topic, ckptPrefix) {
 				if e := n.bus.Apply(topic, v); e != abi.OK {
 					n.log.Warn("cluster topic not applied", "topic", topic, "err", e)
@@ -66,6 +78,14 @@ func (n *Node) startCluster(ctx context.Context) error {
 		return err
 	}
 	cs.c = c
+	p, err := pfshost.Open(pfshost.Config{Dir: filepath.Join(n.cfg.DataDir, "pfs"), Cluster: c, Log: n.log.With("part", "pfs"),
+		RepairEvery: n.cfg.PFSRepairEvery})
+	if err != nil {
+		c.Close()
+		n.cl = nil
+		return fmt.Errorf("p-fs: %w", err)
+	}
+	cs.pfs.Store(p)
 	n.bus.ClusterScope = true
 	n.bus.Replicate = c.SetTopic
 	n.publishMembers()
@@ -90,7 +110,21 @@ func (n *Node) stopCluster() {
 	}
 	close(cs.done)
 	cs.wg.Wait()
+	if p := cs.pfs.Load(); p != nil {
+		p.Close()
+	}
 	cs.c.Close()
+}
+
+// FS is the node's p-fs.
+func (n *Node) FS() (*pfshost.Service, error) {
+	if n.cl == nil || n.cl.c == nil {
+		return nil, fmt.Errorf("p-fs: %w", ErrNoCluster)
+	}
+	if p := n.cl.pfs.Load(); p != nil {
+		return p, nil
+	}
+	return nil, errors.New("p-fs is starting")
 }
 
 // publishMembers publishes sys/members: the live members and the degrade
@@ -211,7 +245,7 @@ func (n *Node) apply(ctx context.Context, cs *clusterState, m *manifest.Module, 
 	spec.Name = m.Name
 	wasm, err := n.store.Get(store.NSModules, []byte(want))
 	if err != nil {
-		if wasm, err = cs.c.FetchModule(ctx, want); err == nil {
+		if wasm, err = n.fetchModule(ctx, cs, want); err == nil {
 			err = n.store.Put(store.NSModules, []byte(want), wasm)
 		}
 	}
@@ -297,6 +331,7 @@ func (n *Node) Deploy(ctx context.Context, spec actor.Manifest, wasm []byte, opt
 	if err := n.store.Put(store.NSModules, []byte(version), wasm); err != nil {
 		return DeployResult{}, err
 	}
+	n.storeModule(ctx, n.cl, version, wasm)
 	spec.Version = ""
 	specJSON, _ := json.Marshal(spec)
 	cmd := manifest.Command{Op: manifest.OpDeploy, Name: spec.Name, Version: version, Spec: specJSON, Clock: n.clock()}
@@ -501,7 +536,48 @@ func (n *Node) prefetch(ctx context.Context, cs *clusterState, m *manifest.Modul
 	if _, err := n.store.Get(store.NSModules, []byte(m.Version)); err == nil {
 		return
 	}
-	if wasm, err := cs.c.FetchModule(ctx, m.Version); err == nil {
+	if wasm, err := n.fetchModule(ctx, cs, m.Version); err == nil {
 		n.store.Put(store.NSModules, []byte(m.Version), wasm)
 	}
 }
+
+// moduleName is where a module version's bytes live in p-fs (namespace
+// sys).
+func moduleName(hash string) string { return "modules/" + hash }
+
+// fetchModule gets a module version's bytes from p-fs, else (a version
+// deployed before p-fs, or p-fs unable to read it) from any peer that has
+// them; either way they are checked against the hash.
+func (n *Node) fetchModule(ctx context.Context, cs *clusterState, hash string) ([]byte, error) {
+	if p := cs.pfs.Load(); p != nil {
+		f, err := p.Volume().Open(ctx, sysNamespace, moduleName(hash))
+		if err == nil {
+			wasm, rerr := io.ReadAll(f)
+			f.Close()
+			if rerr == nil && runtime.HashOf(wasm).String() == hash {
+				return wasm, nil
+			}
+			err = rerr
+		}
+		n.log.Debug("module bytes not in p-fs; asking peers", "version", hash[:12], "err", err)
+	}
+	return cs.c.FetchModule(ctx, hash)
+}
+
+// storeModule puts a module version's bytes into p-fs, where every node
+// can read them even after the deploying node is gone.
+func (n *Node) storeModule(ctx context.Context, cs *clusterState, hash string, wasm []byte) {
+	p := cs.pfs.Load()
+	if p == nil {
+		return
+	}
+	if _, err := p.Volume().Open(ctx, sysNamespace, moduleName(hash)); err == nil {
+		return
+	}
+	if _, err := p.Volume().Put(ctx, sysNamespace, moduleName(hash), bytes.NewReader(wasm), nil); err != nil {
+		n.log.Warn("module bytes not stored in p-fs; peers will serve them", "version", hash[:12], "err", err)
+	}
+}
+
+// sysNamespace is the p-fs namespace of the system's own files.
+const sysNamespace = "sys"

@@ -55,6 +55,9 @@ type Config struct {
 	Token string
 	// FastCluster shortens membership and raft timeouts (tests).
 	FastCluster bool
+	// PFSRepairEvery is the period of p-fs's background scrub and repair
+	// (0: one minute).
+	PFSRepairEvery time.Duration
 	// JoinTimeout bounds joining (default 1 minute).
 	JoinTimeout time.Duration
 	// Filter, if set, drops mesh traffic to and from addresses (fault

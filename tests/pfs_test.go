@@ -1,0 +1,227 @@
+package tests
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p-kernel/p-kernel/host/api"
+	"github.com/p-kernel/p-kernel/tests/testenv"
+	"github.com/zeebo/blake3"
+)
+
+// pfsFile writes size pseudo-random bytes (from seed) to a file and returns
+// its path and BLAKE3.
+func pfsFile(t *testing.T, size int64, seed uint64) (string, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("f%d-%d", size, seed))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := blake3.New()
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		n := min(left, int64(len(buf)))
+		for i := 0; i < int(n); i += 8 {
+			v := r.Uint64()
+			for j := 0; j < 8 && i+j < int(n); j++ {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		f.Write(buf[:n])
+		h.Write(buf[:n])
+		left -= n
+	}
+	return path, hex.EncodeToString(h.Sum(nil))
+}
+
+// pfsGet reads name through node n and returns the BLAKE3 of what arrived,
+// or the command's error output.
+func pfsGet(t *testing.T, n *testenv.Node, name string) (string, error) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "got")
+	_, errOut, code := n.CLI("fs", "get", name, out, "--quiet")
+	if code != 0 {
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("a failed get of %s left a file behind", name)
+		}
+		return "", fmt.Errorf("exit %d: %s", code, strings.TrimSpace(errOut))
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := blake3.New()
+	io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fileStat is the redundancy of a name as node n reports it.
+func fileStat(t *testing.T, n *testenv.Node, name string) *api.FSFileStat {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := n.Client().FSStat(ctx, &api.FSRef{Name: name})
+	if err != nil {
+		t.Fatalf("stat %s: %v", name, err)
+	}
+	return st.File
+}
+
+// TestPFSFiveNodes: p-fs on five pkhost processes with RS(3,2): files of
+// every awkward size survive two dead nodes byte for byte; a third death
+// makes the reads that need it fail clearly, never with wrong bytes; nodes
+// that come back (one with an empty disk) get full redundancy back by
+// repair; a corrupted shard on disk is caught on read and rewritten.
+func TestPFSFiveNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	t.Setenv("PKHOST_PFS_REPAIR_EVERY", "2s")
+	nodes := startCluster(t, 5)
+	type file struct {
+		name, path, sum string
+		size            int64
+	}
+	sizes := map[string]int64{"empty": 0, "one": 1, "max-chunk": 1 << 20, "four-max-chunks": 4 << 20, "odd": 3<<20 + 17}
+	big := int64(200 << 20)
+	if os.Getenv("CI") == "" && testing.Verbose() == false {
+		big = 64 << 20 // the full 200 MiB in CI and with -v
+	}
+	sizes["big"] = big
+	var files []file
+	seed := uint64(1)
+	for name, size := range sizes {
+		path, sum := pfsFile(t, size, seed)
+		seed++
+		files = append(files, file{name, path, sum, size})
+	}
+	start := time.Now()
+	for _, f := range files {
+		out := nodes[0].MustCLI("fs", "put", f.path, f.name, "--quiet")
+		if !strings.Contains(out, fmt.Sprint(f.size)+" bytes") {
+			t.Fatalf("put %s: %q", f.name, out)
+		}
+	}
+	t.Logf("put %d files (%d MiB) in %v", len(files), (big+9<<20)>>20, time.Since(start))
+	checkAll := func(via *testenv.Node, when string) {
+		t.Helper()
+		for _, f := range files {
+			got, err := pfsGet(t, via, f.name)
+			if err != nil || got != f.sum {
+				t.Fatalf("%s: %s read through %s: %v (sum %s, want %s)", when, f.name, via.Data, err, got, f.sum)
+			}
+		}
+	}
+	checkAll(nodes[1], "all alive")
+	for _, f := range files {
+		if st := fileStat(t, nodes[1], f.name); st.Good != st.Expected || !st.Readable {
+			t.Fatalf("%s after put: %+v", f.name, st)
+		}
+	}
+
+	// Two nodes die: everything still reads, byte for byte.
+	dirs := []string{nodes[3].Data, nodes[4].Data}
+	nodes[3].Kill()
+	nodes[4].Kill()
+	checkAll(nodes[1], "two nodes dead")
+
+	// A third dies: reads that need it fail, saying what is missing.
+	dir2 := nodes[2].Data
+	nodes[2].Kill()
+	failed := 0
+	for _, f := range files {
+		got, err := pfsGet(t, nodes[1], f.name)
+		switch {
+		case err == nil && got != f.sum:
+			t.Fatalf("three nodes dead: %s read back wrong bytes", f.name)
+		case err != nil:
+			failed++
+			if !strings.Contains(err.Error(), "need") {
+				t.Errorf("three nodes dead: %s failed without saying what is missing: %v", f.name, err)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatal("three of five nodes dead and every file still read: the test kills nothing")
+	}
+	t.Logf("three nodes dead: %d of %d files unreadable, each with a clear error", failed, len(files))
+
+	// They come back; one of them with an empty disk (its blocks are
+	// gone). Repair restores every block.
+	if err := os.RemoveAll(filepath.Join(dirs[1], "pfs")); err != nil {
+		t.Fatal(err)
+	}
+	nodes[2] = testenv.StartOn(t, dir2)
+	nodes[3] = testenv.StartOn(t, dirs[0])
+	nodes[4] = testenv.StartOn(t, dirs[1])
+	waitCluster(t, nodes, 5, 90*time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
+	for _, f := range files {
+		for {
+			st := fileStat(t, nodes[0], f.name)
+			if st.Placed == st.Expected && st.Good == st.Expected {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not repaired: %+v", f.name, st)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	checkAll(nodes[4], "after repair")
+
+	// Corrupt a shard on disk: the read still returns the right bytes, and
+	// the block is rewritten.
+	victim, want := largestBlock(t, nodes[1].Data)
+	b, _ := os.ReadFile(victim)
+	os.Chmod(victim, 0o600)
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(victim, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checkAll(nodes[1], "a corrupt shard on the reading node")
+	for {
+		b, err := os.ReadFile(victim)
+		if err == nil {
+			sum := blake3.Sum256(b)
+			if hex.EncodeToString(sum[:]) == want {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("corrupt block %s not rewritten", victim)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// largestBlock returns the biggest block file of a node's store and its
+// id.
+func largestBlock(t *testing.T, data string) (path, id string) {
+	t.Helper()
+	var size int64
+	filepath.Walk(filepath.Join(data, "pfs"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && len(info.Name()) == 64 && info.Size() > size && !strings.Contains(p, "quarantine") {
+			path, id, size = p, info.Name(), info.Size()
+		}
+		return nil
+	})
+	if path == "" {
+		t.Fatal("no blocks on disk")
+	}
+	return path, id
+}
+
+
