@@ -225,3 +225,105 @@ func largestBlock(t *testing.T, data string) (path, id string) {
 }
 
 
+
+// TestPFSKillAndPartition: an acknowledged put survives kill -9 of its
+// node; a put killed half-way leaves readers the old version or the new
+// one, never a mix; two sides of a partition writing one name both keep
+// their version, in the same order everywhere, after the heal.
+func TestPFSKillAndPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	nodes := startCluster(t, 3)
+	v1, sum1 := pfsFile(t, 8<<20, 11)
+	v2, sum2 := pfsFile(t, 96<<20, 12)
+
+	// Acknowledged, then kill -9 at once: after the restart it is there.
+	nodes[0].MustCLI("fs", "put", v1, "doc", "--quiet")
+	dir0 := nodes[0].Data
+	nodes[0].Kill()
+	nodes[0] = testenv.StartOn(t, dir0)
+	waitCluster(t, nodes, 3, 90*time.Second)
+	for i, n := range nodes {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := pfsGet(t, n, "doc")
+			if err == nil && got == sum1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("acknowledged put after kill -9 and restart, read through node %d: %v (sum %s)", i, err, got)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	// kill -9 of the writing node in the middle of a put of a new version.
+	for _, delay := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			nodes[2].CLI("fs", "put", v2, "doc", "--quiet")
+		}()
+		time.Sleep(delay)
+		dir2 := nodes[2].Data
+		nodes[2].Kill()
+		<-done
+		got, err := pfsGet(t, nodes[1], "doc")
+		if err != nil || (got != sum1 && got != sum2) {
+			t.Fatalf("put killed after %v: reader got %v, sum %s (old %s, new %s)", delay, err, got, sum1, sum2)
+		}
+		t.Logf("put killed after %v: reader sees the %s version", delay, map[bool]string{true: "old", false: "new"}[got == sum1])
+		nodes[2] = testenv.StartOn(t, dir2)
+		waitCluster(t, nodes, 3, 90*time.Second)
+	}
+
+	// A partition: n0 alone, n1+n2 together; both sides write "split".
+	a, sumA := pfsFile(t, 300<<10, 21)
+	b, sumB := pfsFile(t, 500<<10, 22)
+	addr := []string{nodes[0].MeshAddr(), nodes[1].MeshAddr(), nodes[2].MeshAddr()}
+	nodes[0].Block(addr[1], addr[2])
+	nodes[1].Block(addr[0])
+	nodes[2].Block(addr[0])
+	time.Sleep(3 * time.Second) // the filters apply, membership notices
+	nodes[0].MustCLI("fs", "put", a, "split", "--quiet")
+	nodes[2].MustCLI("fs", "put", b, "split", "--quiet")
+	for _, n := range nodes {
+		n.Block()
+	}
+	waitCluster(t, nodes, 3, 90*time.Second)
+	deadline := time.Now().Add(60 * time.Second)
+	var logs []string
+	for {
+		logs = logs[:0]
+		for _, n := range nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			h, err := n.Client().FSLog(ctx, "", "split")
+			cancel()
+			var ids []string
+			if err == nil {
+				for _, v := range h {
+					ids = append(ids, v.ID)
+				}
+			}
+			logs = append(logs, strings.Join(ids, ","))
+		}
+		if len(strings.Split(logs[0], ",")) == 2 && logs[0] == logs[1] && logs[1] == logs[2] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("histories of split after the heal: %q", logs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for i, n := range nodes {
+		got, err := pfsGet(t, n, "split")
+		if err != nil || (got != sumA && got != sumB) {
+			t.Fatalf("split through node %d: %v", i, err)
+		}
+		for _, version := range []string{"1", "2"} {
+			out := filepath.Join(t.TempDir(), "v")
+			n.MustCLI("fs", "get", "split", out, "--version", version, "--quiet")
+		}
+	}
+}

@@ -65,6 +65,7 @@ type Cluster struct {
 
 	topics      *replica.Locked
 	topicsDB    *topicsDB
+	topicKick   chan struct{} // a local write: gossip now
 	cid         string
 	relayed     atomic.Int64
 	reformAfter time.Duration
@@ -92,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), known: map[string]string{}, reformAfter: cfg.ReformAfter}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), topicKick: make(chan struct{}, 1), known: map[string]string{}, reformAfter: cfg.ReformAfter}
 	if c.reformAfter <= 0 {
 		c.reformAfter = 10 * time.Second
 		if cfg.Fast {

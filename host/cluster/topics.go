@@ -41,7 +41,18 @@ func (c *Cluster) WriteTopic(topic string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return c.topicsDB.save([]replica.Entry{e})
+	if err := c.topicsDB.save([]replica.Entry{e}); err != nil {
+		return err
+	}
+	// Start a round now rather than at the next tick: a write should
+	// leave this node at once (a node killed right after an acknowledged
+	// write keeps it on disk, but others should not have to wait for its
+	// return).
+	select {
+	case c.topicKick <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // TopicsWithPrefix returns the live cluster topics whose names start with
@@ -76,6 +87,7 @@ func (c *Cluster) gossipTopics(interval time.Duration) {
 		case <-c.done:
 			return
 		case <-t.C:
+		case <-c.topicKick:
 		}
 		var peers []string
 		for _, m := range c.members.Members() {
