@@ -224,8 +224,6 @@ func largestBlock(t *testing.T, data string) (path, id string) {
 	return path, id
 }
 
-
-
 // TestPFSKillAndPartition: an acknowledged put survives kill -9 of its
 // node; a put killed half-way leaves readers the old version or the new
 // one, never a mix; two sides of a partition writing one name both keep
