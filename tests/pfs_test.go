@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/api"
+	"github.com/p-kernel/p-kernel/host/wasmbuild"
 	"github.com/p-kernel/p-kernel/tests/testenv"
 	"github.com/zeebo/blake3"
 )
@@ -323,5 +324,72 @@ func TestPFSKillAndPartition(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "v")
 			n.MustCLI("fs", "get", "split", out, "--version", version, "--quiet")
 		}
+	}
+}
+
+// TestPFSModulesShareFiles: modules granted fs see p-fs at /shared through
+// ordinary file APIs (WASI); what one module writes on one node, another
+// reads on another node and the CLI reads too, and the other way round. A
+// module not granted fs sees no /shared.
+func TestPFSModulesShareFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	nodes := startCluster(t, 2)
+	wasm := filepath.Join(t.TempDir(), "files.wasm")
+	if err := os.WriteFile(wasm, wasmbuild.Go(t, "./tests/guests/files", ""), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		n.MustCLI("module", "load", "files", wasm, "--grant", "log,call,fs")
+	}
+	call := func(n *testenv.Node, req string) string {
+		t.Helper()
+		return strings.TrimSpace(n.MustCLI("module", "call", "files", req))
+	}
+	if got := call(nodes[0], "write:notes/a.txt:hello"); got != "ok" {
+		t.Fatalf("write through the module: %q", got)
+	}
+	if got := call(nodes[0], "append:notes/a.txt:, world"); got != "ok" {
+		t.Fatalf("append through the module: %q", got)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for call(nodes[1], "read:notes/a.txt") != "hello, world" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other node's module reads %q", call(nodes[1], "read:notes/a.txt"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := nodes[1].MustCLI("fs", "cat", "notes/a.txt", "--ns", "shared"); got != "hello, world" {
+		t.Fatalf("fs cat of a module's file: %q", got)
+	}
+	in := filepath.Join(t.TempDir(), "cli.txt")
+	os.WriteFile(in, []byte("from the cli"), 0o644)
+	nodes[1].MustCLI("fs", "put", in, "notes/cli.txt", "--ns", "shared")
+	for call(nodes[0], "read:notes/cli.txt") != "from the cli" {
+		if time.Now().After(deadline) {
+			t.Fatalf("a module reads the CLI's file as %q", call(nodes[0], "read:notes/cli.txt"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := call(nodes[0], "ls:notes"); got != "a.txt,cli.txt" {
+		t.Fatalf("ls: %q", got)
+	}
+	if got := call(nodes[0], "ls:"); got != "notes/" {
+		t.Fatalf("ls /shared: %q", got)
+	}
+	if got := call(nodes[0], "rm:notes/cli.txt"); got != "ok" {
+		t.Fatalf("rm: %q", got)
+	}
+	if got := call(nodes[0], "read:notes/cli.txt"); !strings.HasPrefix(got, "error:") {
+		t.Fatalf("read after rm: %q", got)
+	}
+	if log := nodes[0].MustCLI("fs", "log", "notes/cli.txt", "--ns", "shared"); !strings.Contains(log, "(removed)") {
+		t.Fatalf("history after a module's rm:\n%s", log)
+	}
+	// Without the fs grant there is no /shared.
+	nodes[0].MustCLI("module", "load", "nofs", wasm, "--grant", "log,call")
+	if got := strings.TrimSpace(nodes[0].MustCLI("module", "call", "nofs", "read:notes/a.txt")); !strings.HasPrefix(got, "error:") {
+		t.Fatalf("a module without the fs grant read %q", got)
 	}
 }

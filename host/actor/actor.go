@@ -1,6 +1,8 @@
 package actor
 
 import (
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+
 	"context"
 	"errors"
 	"fmt"
@@ -334,12 +336,17 @@ func (a *Actor) prepare(mod *runtime.Module, m Manifest) (*instance, error) {
 	a.mu.Unlock()
 	in := newInstance(a, gen)
 	ctx := in.context()
+	var mounts map[string]experimentalsys.FS
+	if a.sys.cfg.Mounts != nil {
+		mounts = a.sys.cfg.Mounts(m)
+	}
 	rti, err := a.sys.cfg.Runtime.Instantiate(context.Background(), mod, runtime.InstanceConfig{
 		Name:    fmt.Sprintf("%s#%d", a.name, gen),
 		Context: ctx,
 		Stdout:  a.logs.writer(a.log, slog.LevelInfo, "stdout"),
 		Stderr:  a.logs.writer(a.log, slog.LevelWarn, "stderr"),
 		Budget:  m.budget(),
+		Mounts:  mounts,
 	})
 	if err != nil {
 		return nil, err

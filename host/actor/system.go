@@ -1,6 +1,8 @@
 package actor
 
 import (
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +40,10 @@ type Config struct {
 	// Checkpoint, if set, is called with every snapshot persisted (from
 	// the actor's persister goroutine), e.g. to replicate it.
 	Checkpoint func(module string, snap []byte)
+	// Mounts, if set, gives an instance of a module its WASI file systems
+	// by guest path (the node mounts p-fs at /shared for modules granted
+	// the fs group).
+	Mounts func(m Manifest) map[string]experimentalsys.FS
 }
 
 // Policy is the supervisor's restart policy.

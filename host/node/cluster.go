@@ -23,6 +23,8 @@ import (
 	"github.com/p-kernel/p-kernel/host/pfshost"
 	"github.com/p-kernel/p-kernel/host/runtime"
 	"github.com/p-kernel/p-kernel/host/store"
+	"github.com/p-kernel/p-kernel/pfs/vol"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 )
 
 // clusterState is the node's part in the collective: the cluster handle
@@ -114,6 +116,25 @@ func (n *Node) stopCluster() {
 		p.Close()
 	}
 	cs.c.Close()
+}
+
+// groupFS is the capability that gives a module p-fs.
+const groupFS = abi.Group("fs")
+
+// mounts gives a module granted p-fs the shared namespace at /shared.
+func (n *Node) mounts(m actor.Manifest) map[string]experimentalsys.FS {
+	if !slices.Contains(m.Grants, groupFS) {
+		return nil
+	}
+	n.sharedOnce.Do(func() {
+		n.shared = pfshost.NewSharedFS(func() *vol.Volume {
+			if p, err := n.FS(); err == nil {
+				return p.Volume()
+			}
+			return nil
+		}, pfshost.SharedNamespace, filepath.Join(n.cfg.DataDir, "pfs", "spool"))
+	})
+	return map[string]experimentalsys.FS{"/shared": n.shared}
 }
 
 // FS is the node's p-fs.

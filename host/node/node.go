@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"sync"
 	"time"
 
 	"github.com/p-kernel/p-kernel/abi"
@@ -26,6 +27,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/bus"
 	"github.com/p-kernel/p-kernel/host/embed"
 	"github.com/p-kernel/p-kernel/host/mesh"
+	"github.com/p-kernel/p-kernel/host/pfshost"
 	"github.com/p-kernel/p-kernel/host/runtime"
 	"github.com/p-kernel/p-kernel/host/store"
 	"github.com/p-kernel/p-kernel/host/syscall"
@@ -67,16 +69,19 @@ type Config struct {
 
 // Node is one running pkhost.
 type Node struct {
-	cfg   Config
-	key   ed25519.PrivateKey
-	cl    *clusterState
-	id    string
-	log   *slog.Logger
-	start time.Time
-	rt    *runtime.Runtime
-	bus   *bus.Bus
-	store *store.Store
-	sys   *actor.System
+	cfg Config
+
+	sharedOnce sync.Once
+	shared     *pfshost.SharedFS // /shared of modules granted fs
+	key        ed25519.PrivateKey
+	cl         *clusterState
+	id         string
+	log        *slog.Logger
+	start      time.Time
+	rt         *runtime.Runtime
+	bus        *bus.Bus
+	store      *store.Store
+	sys        *actor.System
 }
 
 // New opens the data directory and starts the node's subsystems and modules.
@@ -121,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		Status:     func() []byte { b, _ := json.Marshal(n.Status()); return b },
 		Policy:     cfg.Policy,
 		Checkpoint: n.replicateCheckpoint,
+		Mounts:     n.mounts,
 	})
 	n.publishNode()
 	n.restoreModules(ctx)

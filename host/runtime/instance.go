@@ -12,6 +12,8 @@ import (
 	"github.com/p-kernel/p-kernel/host/internal/guard"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -28,6 +30,9 @@ type InstanceConfig struct {
 	Budget time.Duration
 	// StartBudget bounds _initialize, pk_init and pk_restore (default 10 s).
 	StartBudget time.Duration
+	// Mounts are the WASI file systems of the instance, by guest path
+	// (none by default: a module sees no files).
+	Mounts map[string]experimentalsys.FS
 }
 
 // Instance is one running copy of a module. Its methods must be called from
@@ -73,6 +78,13 @@ func (r *Runtime) Instantiate(ctx context.Context, m *Module, cfg InstanceConfig
 	}
 	if cfg.Stderr != nil {
 		mc = mc.WithStderr(cfg.Stderr)
+	}
+	if len(cfg.Mounts) > 0 {
+		fsc := wazero.NewFSConfig()
+		for guest, f := range cfg.Mounts {
+			fsc = fsc.(sysfs.FSConfig).WithSysFSMount(f, guest)
+		}
+		mc = mc.WithFSConfig(fsc)
 	}
 	in := &Instance{Module: m, ctx: cfg.Context, budget: cfg.Budget, startBudget: cfg.StartBudget}
 	// Instantiation runs data/elem initialisers, no guest code (no start
