@@ -48,6 +48,78 @@ type Config struct {
 	Logger  *slog.Logger
 	// Fast selects short probe intervals (tests).
 	Fast bool
+	// Tuning overrides the timing above for large or CPU-starved clusters;
+	// its zero value changes nothing.
+	Tuning Tuning
+}
+
+// Tuning holds memberlist's scale knobs. A zero field keeps the default
+// (the LAN-like timing set in Start, or Fast's). For many members on few
+// cores, longer intervals and no compression trade detection time for CPU
+// (memberlist's own WAN profile does the former); see [LargeCluster].
+type Tuning struct {
+	ProbeInterval    time.Duration // one probe per interval, round robin
+	ProbeTimeout     time.Duration // wait for the direct ack
+	GossipInterval   time.Duration
+	GossipNodes      int           // peers gossiped to per interval
+	PushPullInterval time.Duration // full state sync (memberlist scales it up past 32 members)
+	SuspicionMult    int           // suspicion timeout = SuspicionMult × log10(N) × ProbeInterval
+	RetransmitMult   int           // each broadcast is sent RetransmitMult × log10(N+1) times
+	// GossipToTheDead is how long dead members still get gossip.
+	GossipToTheDead time.Duration
+	// AwarenessMax caps Lifeguard's slow-down of a node that misses acks
+	// and nacks (probe interval and timeout × up to AwarenessMax; memberlist
+	// uses 8). After a mass failure nearly every indirect probe goes to a
+	// dead relay, so the survivors would probe 8 times slower.
+	AwarenessMax int
+	// NoCompression turns off memberlist's LZW compression of packets and
+	// state syncs: bigger messages, much less CPU.
+	NoCompression bool
+}
+
+// LargeCluster is a timing for about a thousand members sharing a couple of
+// cores (the in-process simulation in tests/sim). Against the default:
+// gossip every 500 ms instead of 100 ms and each message repeated half as
+// often (gossip volume grows as N² log N while members join), probe every
+// second with an 800 ms timeout, Lifeguard's slow-down capped at 2, full
+// syncs every 10 s (memberlist makes that 60 s at 1000 members), no
+// compression. Detection of a dead member takes tens of seconds.
+var LargeCluster = Tuning{
+	ProbeInterval:    time.Second,
+	ProbeTimeout:     800 * time.Millisecond,
+	GossipInterval:   500 * time.Millisecond,
+	GossipNodes:      3,
+	PushPullInterval: 10 * time.Second,
+	SuspicionMult:    4,
+	RetransmitMult:   2,
+	GossipToTheDead:  10 * time.Second,
+	AwarenessMax:     2,
+	NoCompression:    true,
+}
+
+func (t Tuning) apply(mc *memberlist.Config) {
+	setDur := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setInt := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setDur(&mc.ProbeInterval, t.ProbeInterval)
+	setDur(&mc.ProbeTimeout, t.ProbeTimeout)
+	setDur(&mc.GossipInterval, t.GossipInterval)
+	setInt(&mc.GossipNodes, t.GossipNodes)
+	setDur(&mc.PushPullInterval, t.PushPullInterval)
+	setInt(&mc.SuspicionMult, t.SuspicionMult)
+	setInt(&mc.RetransmitMult, t.RetransmitMult)
+	setDur(&mc.GossipToTheDeadTime, t.GossipToTheDead)
+	setInt(&mc.AwarenessMaxMultiplier, t.AwarenessMax)
+	if t.NoCompression {
+		mc.EnableCompression = false
+	}
 }
 
 // List is the node's membership.
@@ -56,9 +128,10 @@ type List struct {
 	ml  *memberlist.Memberlist
 	tr  *transport
 
-	mu    sync.Mutex
-	meta  []byte
-	table map[string]Member // kept from memberlist's events, see Members
+	mu     sync.Mutex
+	meta   []byte
+	table  map[string]Member // kept from memberlist's events, see Members
+	nalive int               // live members in table
 }
 
 // Start begins gossiping. Join adds seeds.
@@ -94,6 +167,7 @@ func Start(cfg Config) (*List, error) {
 		mc.SuspicionMult = 2
 		mc.PushPullInterval = time.Second
 	}
+	cfg.Tuning.apply(mc)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
@@ -156,23 +230,36 @@ func (l *List) record(n *memberlist.Node, state string) {
 		m.State = state // memberlist's Node.State lags in its callbacks
 	}
 	l.mu.Lock()
+	if old, ok := l.table[m.ID]; ok && live(old.State) {
+		l.nalive--
+	}
+	if live(m.State) {
+		l.nalive++
+	}
 	l.table[m.ID] = m
 	l.mu.Unlock()
 }
+
+func live(state string) bool { return state == "alive" || state == "suspect" }
 
 // Alive returns the ids of live members (alive or merely suspect).
 func (l *List) Alive() map[string]bool {
 	out := map[string]bool{}
 	for _, m := range l.Members() {
-		if m.State == "alive" || m.State == "suspect" {
+		if live(m.State) {
 			out[m.ID] = true
 		}
 	}
 	return out
 }
 
-// NumAlive counts live members including this node.
-func (l *List) NumAlive() int { return len(l.Alive()) }
+// NumAlive counts live members including this node (as Alive does, without
+// copying the table).
+func (l *List) NumAlive() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nalive
+}
 
 func member(n *memberlist.Node) Member {
 	m := Member{ID: n.Name, Address: n.Address(), Incarnation: 0}

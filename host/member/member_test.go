@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // hub is an in-memory network: packets and net.Pipe streams between fake
@@ -124,4 +126,60 @@ func TestMembership(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// queueNet is a fakeNet whose sends never block: the transport must use
+// QueuePacket and not SendPacket.
+type queueNet struct {
+	*fakeNet
+	queued, sent atomic.Int32
+}
+
+func (n *queueNet) QueuePacket(addr string, b []byte) {
+	n.queued.Add(1)
+	n.fakeNet.SendPacket(context.Background(), addr, b)
+}
+
+func (n *queueNet) SendPacket(ctx context.Context, addr string, b []byte) error {
+	n.sent.Add(1)
+	return n.fakeNet.SendPacket(ctx, addr, b)
+}
+
+func TestTuningAndQueuedPackets(t *testing.T) {
+	mc := memberlist.DefaultLANConfig()
+	Tuning{}.apply(mc)
+	if want := memberlist.DefaultLANConfig(); mc.ProbeInterval != want.ProbeInterval || !mc.EnableCompression || mc.GossipNodes != want.GossipNodes {
+		t.Fatalf("zero Tuning changed the config: %+v", mc)
+	}
+	LargeCluster.apply(mc)
+	if mc.ProbeInterval != LargeCluster.ProbeInterval || mc.GossipNodes != LargeCluster.GossipNodes || mc.EnableCompression {
+		t.Fatalf("LargeCluster not applied: %+v", mc)
+	}
+
+	h := &hub{nodes: map[string]*fakeNet{}, down: map[string]bool{}}
+	tune := Tuning{ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 80 * time.Millisecond, NoCompression: true}
+	var nets []*queueNet
+	var lists []*List
+	for i := range 2 {
+		n := &queueNet{fakeNet: h.add(7100 + i)}
+		l, err := Start(Config{ID: fmt.Sprintf("q%d", i), Network: n, Tuning: tune})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Shutdown()
+		nets, lists = append(nets, n), append(lists, l)
+	}
+	if err := lists[1].Join("127.0.0.1:7100"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for lists[0].NumAlive() != 2 || lists[1].NumAlive() != 2 || nets[0].queued.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("alive %d/%d, queued %d", lists[0].NumAlive(), lists[1].NumAlive(), nets[0].queued.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := nets[0].sent.Load() + nets[1].sent.Load(); s != 0 {
+		t.Fatalf("%d packets went through SendPacket", s)
+	}
 }

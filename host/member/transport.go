@@ -21,6 +21,15 @@ type Network interface {
 	HandlePackets(func(from net.Addr, b []byte))
 }
 
+// PacketQueuer is an optional [Network] method set for a network whose
+// packet sends never block (an in-memory network, a socket with its own send
+// queue): QueuePacket hands b over, to keep, and returns at once, dropping
+// the packet if it cannot take it. The transport then calls it directly
+// instead of sending on a goroutine of its own per packet.
+type PacketQueuer interface {
+	QueuePacket(addr string, b []byte)
+}
+
 // transport adapts a Network to memberlist.Transport.
 type transport struct {
 	net     Network
@@ -66,6 +75,10 @@ func (t *transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
 // link would stall its probe loop.
 func (t *transport) WriteTo(b []byte, addr string) (time.Time, error) {
 	now := time.Now()
+	if q, ok := t.net.(PacketQueuer); ok {
+		q.QueuePacket(addr, append([]byte(nil), b...))
+		return now, nil
+	}
 	select {
 	case t.sending <- struct{}{}:
 	default:

@@ -112,22 +112,28 @@ func (e *endpoint) DialStream(ctx context.Context, addr string) (net.Conn, error
 func (e *endpoint) HandleStreams(f func(net.Conn)) { e.onStream = f }
 
 func (e *endpoint) SendPacket(ctx context.Context, addr string, b []byte) error {
+	e.QueuePacket(addr, b)
+	return nil // lost silently, like UDP
+}
+
+// QueuePacket never blocks (member.PacketQueuer): the member transport calls
+// it directly, without a goroutine per packet.
+func (e *endpoint) QueuePacket(addr string, b []byte) {
 	e.n.sent.Add(1)
 	p, err := e.n.peer(e, addr)
 	if err != nil {
 		e.n.dropped.Add(1)
-		return nil // lost silently, like UDP
+		return
 	}
 	if l := math.Float64frombits(e.n.loss.Load()); l > 0 && rand.Float64() < l {
 		e.n.dropped.Add(1)
-		return nil
+		return
 	}
 	select {
 	case p.inbox <- packet{e.addr, b}:
 	default:
 		e.n.dropped.Add(1)
 	}
-	return nil
 }
 
 // HandlePackets installs the handler and starts delivery (once: the member
