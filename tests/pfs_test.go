@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/api"
+	"github.com/p-kernel/p-kernel/host/node"
 	"github.com/p-kernel/p-kernel/host/wasmbuild"
 	"github.com/p-kernel/p-kernel/tests/testenv"
 	"github.com/zeebo/blake3"
@@ -49,9 +50,18 @@ func pfsFile(t *testing.T, size int64, seed uint64) (string, string) {
 // pfsGet reads name through node n and returns the BLAKE3 of what arrived,
 // or the command's error output.
 func pfsGet(t *testing.T, n *testenv.Node, name string) (string, error) {
+	return pfsGetNS(t, n, "", name)
+}
+
+// pfsGetNS is pfsGet in namespace ns ("": the default).
+func pfsGetNS(t *testing.T, n *testenv.Node, ns, name string) (string, error) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "got")
-	_, errOut, code := n.CLI("fs", "get", name, out, "--quiet")
+	args := []string{"fs", "get", name, out, "--quiet"}
+	if ns != "" {
+		args = append(args, "--ns", ns)
+	}
+	_, errOut, code := n.CLI(args...)
 	if code != 0 {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("a failed get of %s left a file behind", name)
@@ -387,6 +397,26 @@ func TestPFSModulesShareFiles(t *testing.T) {
 	if log := nodes[0].MustCLI("fs", "log", "notes/cli.txt", "--ns", "shared"); !strings.Contains(log, "(removed)") {
 		t.Fatalf("history after a module's rm:\n%s", log)
 	}
+	// The pkhost binary itself is in p-fs, by its hash.
+	bin, err := os.ReadFile(testenv.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := blake3.Sum256(bin)
+	binName := node.BinaryName(hex.EncodeToString(sum[:]))
+	for {
+		if got, err := pfsGetNS(t, nodes[1], "sys", binName); err == nil {
+			if got != hex.EncodeToString(sum[:]) {
+				t.Fatalf("the binary in p-fs is not this pkhost: %s", got)
+			}
+			break
+		}
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("the pkhost binary never appeared in p-fs as sys/%s:\n%s", binName, nodes[1].MustCLI("fs", "ls", "--ns", "sys"))
+		}
+		time.Sleep(time.Second)
+	}
+
 	// Without the fs grant there is no /shared.
 	nodes[0].MustCLI("module", "load", "nofs", wasm, "--grant", "log,call")
 	if got := strings.TrimSpace(nodes[0].MustCLI("module", "call", "nofs", "read:notes/a.txt")); !strings.HasPrefix(got, "error:") {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/p-kernel/p-kernel/host/pfshost"
 	"github.com/p-kernel/p-kernel/pfs/cid"
@@ -291,4 +292,50 @@ func (s *server) fsRepair(w http.ResponseWriter, r *http.Request) {
 		out.Errors = append(out.Errors, e.Error())
 	}
 	writeJSON(w, 200, out)
+}
+
+// FSGC is the answer of /v1/fs/gc.
+type FSGC struct {
+	Versions   int   `json:"versions_kept"`
+	Expired    int   `json:"versions_expired"`
+	Marked     int   `json:"blocks_referenced"`
+	Scanned    int   `json:"blocks_scanned"`
+	Deferred   int   `json:"blocks_deferred"`
+	Deleted    int   `json:"blocks_deleted"`
+	Misplaced  int   `json:"misplaced_deleted"`
+	BytesFreed int64 `json:"bytes_freed"`
+}
+
+// fsGC collects blocks: ?keep_last=N, ?keep_for=DURATION (the current
+// version always stays), ?all=1 sweeps every live node.
+func (s *server) fsGC(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.fs(w)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var opts vol.GCOptions
+	if v := q.Get("keep_last"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			failFS(w, badRequest("keep_last %q: want a number ≥ 1", v))
+			return
+		}
+		opts.Retention.KeepLast = n
+	}
+	if v := q.Get("keep_for"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			failFS(w, badRequest("keep_for %q: want a duration such as 720h", v))
+			return
+		}
+		opts.Retention.KeepFor = d
+	}
+	opts.AllNodes = q.Get("all") != ""
+	rep, err := f.Volume().GC(r.Context(), opts)
+	if err != nil {
+		failFS(w, err)
+		return
+	}
+	writeJSON(w, 200, FSGC{rep.Versions, rep.Expired, rep.Marked, rep.Scanned, rep.Deferred, rep.Deleted, rep.Misplaced, rep.BytesFreed})
 }

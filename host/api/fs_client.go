@@ -149,3 +149,20 @@ func (c *Client) FSRepair(ctx context.Context, deep bool) (*FSRepair, error) {
 	}
 	return &out, c.do(ctx, "POST", path, nil, &out)
 }
+
+// FSGC collects blocks no retained version reaches (keepLast, keepFor:
+// the retention; zero keeps every version); all sweeps every live node.
+func (c *Client) FSGC(ctx context.Context, keepLast int, keepFor string, all bool) (*FSGC, error) {
+	q := url.Values{}
+	if keepLast > 0 {
+		q.Set("keep_last", strconv.Itoa(keepLast))
+	}
+	if keepFor != "" {
+		q.Set("keep_for", keepFor)
+	}
+	if all {
+		q.Set("all", "1")
+	}
+	var out FSGC
+	return &out, c.do(ctx, "POST", "/v1/fs/gc?"+q.Encode(), nil, &out)
+}

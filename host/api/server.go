@@ -82,6 +82,7 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/fs/rm", s.fsRemove)
 	mux.HandleFunc("GET /v1/fs/stat", s.fsStat)
 	mux.HandleFunc("POST /v1/fs/repair", s.fsRepair)
+	mux.HandleFunc("POST /v1/fs/gc", s.fsGC)
 	return mux
 }
 

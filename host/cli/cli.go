@@ -90,7 +90,8 @@ Usage:
   pkhost fs log NAME
   pkhost fs rm NAME
   pkhost fs stat [NAME]
-  pkhost fs repair
+  pkhost fs repair [--deep]
+  pkhost fs gc [--keep-last N] [--keep-for D] [--all-nodes]
   pkhost version
 
 Every command takes --data DIR (default $PKHOST_DATA or a per-user directory);

@@ -20,7 +20,7 @@ const progressMin = 8 << 20
 
 func cmdFS(ctx context.Context, args []string, io IO) error {
 	if len(args) == 0 {
-		return errors.New("want a subcommand: put, get, cat, ls, log, rm, stat, repair")
+		return errors.New("want a subcommand: put, get, cat, ls, log, rm, stat, repair, gc")
 	}
 	sub, args := args[0], args[1:]
 	fs, data := flags("fs "+sub, io)
@@ -141,6 +141,21 @@ func cmdFS(ctx context.Context, args []string, io IO) error {
 			}
 			return nil
 		}
+	case "gc":
+		keepLast := fs.Int("keep-last", 0, "keep only the newest N versions of each name (0: every version)")
+		keepFor := fs.String("keep-for", "", "keep versions newer than this (e.g. 720h); the current version always stays")
+		all := fs.Bool("all-nodes", false, "sweep every live node's store, not only this node's")
+		_, c, err := connect(fs, data, args, 0, "usage: fs gc [--keep-last N] [--keep-for D] [--all-nodes]")
+		if err != nil {
+			return err
+		}
+		rep, err := c.FSGC(ctx, *keepLast, *keepFor, *all)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Out, "kept %d versions (%d expired); %d blocks referenced, %d scanned: %d deleted, %d misplaced copies deleted, %d deferred (grace period); %s freed\n",
+			rep.Versions, rep.Expired, rep.Marked, rep.Scanned, rep.Deleted, rep.Misplaced, rep.Deferred, mib(rep.BytesFreed))
+		return nil
 	case "rm", "remove":
 		pos, c, err := connect(fs, data, args, 1, "usage: fs rm NAME")
 		if err != nil {

@@ -3,11 +3,14 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -25,6 +28,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/store"
 	"github.com/p-kernel/p-kernel/pfs/vol"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/zeebo/blake3"
 )
 
 // clusterState is the node's part in the collective: the cluster handle
@@ -88,6 +92,8 @@ func (n *Node) startCluster(ctx context.Context) error {
 		return fmt.Errorf("p-fs: %w", err)
 	}
 	cs.pfs.Store(p)
+	cs.wg.Add(1)
+	go n.publishBinary(cs)
 	n.bus.ClusterScope = true
 	n.bus.Replicate = c.SetTopic
 	n.publishMembers()
@@ -598,6 +604,61 @@ func (n *Node) storeModule(ctx context.Context, cs *clusterState, hash string, w
 	if _, err := p.Volume().Put(ctx, sysNamespace, moduleName(hash), bytes.NewReader(wasm), nil); err != nil {
 		n.log.Warn("module bytes not stored in p-fs; peers will serve them", "version", hash[:12], "err", err)
 	}
+}
+
+// BinaryName is where p-fs keeps a pkhost binary: by the BLAKE3 of its
+// bytes, so a node (or a boot image updating itself) fetches exactly the
+// binary it asks for: pkhost fs get --ns sys bin/HASH/pkhost-OS-ARCH.
+func BinaryName(hash string) string {
+	return "bin/" + hash + "/pkhost-" + goruntime.GOOS + "-" + goruntime.GOARCH
+}
+
+// publishBinary puts this node's own executable into p-fs (namespace sys)
+// unless the cluster has it already. It waits a little first, so that a
+// joining node learns the names the cluster has before deciding.
+func (n *Node) publishBinary(cs *clusterState) {
+	defer cs.wg.Done()
+	select {
+	case <-cs.done:
+		return
+	case <-time.After(5 * time.Second):
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	h := blake3.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return
+	}
+	hash := hex.EncodeToString(h.Sum(nil))
+	name := BinaryName(hash)
+	p := cs.pfs.Load()
+	if _, ok := p.Index().Latest(sysNamespace, name); ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-cs.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return
+	}
+	if _, err := p.Volume().Put(ctx, sysNamespace, name, f, nil); err != nil {
+		n.log.Warn("pkhost binary not stored in p-fs", "err", err)
+		return
+	}
+	n.log.Info("pkhost binary stored in p-fs", "ns", sysNamespace, "name", name)
 }
 
 // sysNamespace is the p-fs namespace of the system's own files.

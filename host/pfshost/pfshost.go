@@ -45,6 +45,11 @@ type Config struct {
 	// Grace protects unreferenced blocks from GC (default 1 hour; see
 	// vol.Config).
 	Grace time.Duration
+	// GCEvery is the period of the background collection of this node's
+	// store (default 10 minutes). It keeps every version, so it removes
+	// only blocks no version reaches: the leftovers of failed puts.
+	// Collecting old versions is asked for explicitly (pkhost fs gc).
+	GCEvery time.Duration
 }
 
 // Service is p-fs on one node.
@@ -55,6 +60,8 @@ type Service struct {
 	idx   names.Index
 	vol   *vol.Volume
 	log   *slog.Logger
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // Open starts p-fs on the node: it serves the local store to the cluster
@@ -69,11 +76,14 @@ func Open(cfg Config) (*Service, error) {
 	if cfg.RepairEvery == 0 {
 		cfg.RepairEvery = time.Minute
 	}
+	if cfg.GCEvery == 0 {
+		cfg.GCEvery = 10 * time.Minute
+	}
 	local, err := disk.Open(filepath.Join(cfg.Dir, "blocks"))
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, c: cfg.Cluster, local: local, log: cfg.Log}
+	s := &Service{cfg: cfg, c: cfg.Cluster, local: local, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, e := range s.c.TopicsWithPrefix(TopicPrefix) {
 		s.TopicChanged(e.Topic, e.Value, false)
 	}
@@ -85,7 +95,30 @@ func Open(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	go s.collect()
 	return s, nil
+}
+
+// collect runs the background GC of the local store.
+func (s *Service) collect() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.GCEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.GCEvery)
+		rep, err := s.vol.GC(ctx, vol.GCOptions{})
+		cancel()
+		if err != nil {
+			s.log.Warn("p-fs gc", "err", err)
+		} else if rep.Deleted+rep.Misplaced > 0 {
+			s.log.Info("p-fs gc", "deleted", rep.Deleted, "misplaced", rep.Misplaced, "freed", rep.BytesFreed)
+		}
+	}
 }
 
 // Volume is the node's p-fs volume.
@@ -98,7 +131,11 @@ func (s *Service) Local() blockstore.Store { return s.local }
 func (s *Service) Index() *names.Index { return &s.idx }
 
 // Close stops the background work.
-func (s *Service) Close() error { return s.vol.Close() }
+func (s *Service) Close() error {
+	close(s.stop)
+	<-s.done
+	return s.vol.Close()
+}
 
 // IsNameTopic reports whether a cluster topic carries a p-fs name version.
 func IsNameTopic(topic string) bool { return strings.HasPrefix(topic, TopicPrefix) }
