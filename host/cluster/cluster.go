@@ -78,6 +78,7 @@ type Cluster struct {
 	noLeaderSince time.Time
 	reforms       int
 	lastReform    time.Time
+	lastCatchUp   time.Time
 	losingSince   time.Time
 	losingTo      string
 	pendingMerge  []byte // encoded OpMerge to hand the winning side

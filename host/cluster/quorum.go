@@ -84,6 +84,7 @@ func (c *Cluster) watch() {
 			continue
 		}
 		c.reformIfStuck()
+		c.catchUp()
 	}
 }
 

@@ -23,6 +23,9 @@ type rpcRequest struct {
 	Hash   string `json:"hash,omitempty"`
 	Hops   int    `json:"hops,omitempty"`  // forwards so far (to the leader)
 	Reset  bool   `json:"reset,omitempty"` // join: the node threw its raft state away
+	// config: the caller's last log entry, to be found in the callee's log
+	Term  uint64 `json:"term,omitempty"`
+	Index uint64 `json:"index,omitempty"`
 }
 
 type rpcResponse struct {
@@ -141,6 +144,8 @@ func (c *Cluster) handle(ctx context.Context, req rpcRequest, body []byte) ([]by
 		})
 	case "propose":
 		return nil, c.toLeader(ctx, req, body, func() error { return c.cons.ProposeRaw(ctx, body) })
+	case "config":
+		return c.configReply(req.Term, req.Index)
 	case "fetch":
 		if c.cfg.Fetch == nil {
 			return nil, errors.New("this node serves no module bytes")

@@ -65,6 +65,7 @@ type Consensus struct {
 	store *raftboltdb.BoltStore
 	snaps raft.SnapshotStore
 	rc    *raft.Config
+	layer *stopLayer // the current transport's
 
 	mu       sync.Mutex
 	deadSeen map[string]time.Time
@@ -125,9 +126,18 @@ func (c *Consensus) transport() (*raft.NetworkTransport, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.layer = newStopLayer(layer)
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: 3, Timeout: 5 * time.Second, Logger: c.rc.Logger,
+		Stream: c.layer, MaxPool: 3, Timeout: 5 * time.Second, Logger: c.rc.Logger,
 	}), nil
+}
+
+// shutdown stops raft; c.rmu is held. The stream layer is stopped first:
+// raft's shutdown waits for its vote requests, and one to a silent peer
+// would otherwise hold it for the transport's timeout (5 s).
+func (c *Consensus) shutdown() error {
+	c.layer.Stop()
+	return c.raft.Shutdown().Error()
 }
 
 // bootstrap makes a cluster of one, unless raft state already exists.
@@ -151,12 +161,12 @@ func (c *Consensus) bootstrap() error {
 }
 
 func (c *Consensus) startRaft() error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	trans, err := c.transport()
 	if err != nil {
 		return err
 	}
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
 	return c.launch(trans)
 }
 
@@ -180,11 +190,17 @@ func (c *Consensus) r() *raft.Raft {
 }
 
 // LastLog is the term and index of this node's last log entry: the
-// freshness of its copy, compared when quorum is lost.
+// freshness of its copy, compared when quorum is lost. After a Recover or
+// Adopt the log lives in a snapshot: its end counts.
 func (c *Consensus) LastLog() (term, index uint64) {
 	st := c.r().Stats()
 	term, _ = strconv.ParseUint(st["last_log_term"], 10, 64)
 	index, _ = strconv.ParseUint(st["last_log_index"], 10, 64)
+	sterm, _ := strconv.ParseUint(st["last_snapshot_term"], 10, 64)
+	sindex, _ := strconv.ParseUint(st["last_snapshot_index"], 10, 64)
+	if sindex > index {
+		return sterm, sindex
+	}
 	return term, index
 }
 
@@ -195,14 +211,30 @@ func (c *Consensus) LastLog() (term, index uint64) {
 // housekeeping promotes the others. Entries no survivor has are lost; see
 // RATIONALE.md § Losing quorum.
 func (c *Consensus) Recover(voter Server, others []Server) error {
+	servers := []Server{{ID: voter.ID, Address: voter.Address, Voter: true}}
+	for _, o := range others {
+		servers = append(servers, Server{ID: o.ID, Address: o.Address})
+	}
+	return c.Adopt(servers)
+}
+
+// Adopt restarts raft with servers as its configuration, keeping the log
+// (it is folded into a snapshot). The quorum guard uses it to catch up
+// with a configuration this node missed: one that a live peer, whose log
+// extends this node's, already holds (see the cluster's catchUp).
+func (c *Consensus) Adopt(servers []Server) error {
+	var conf raft.Configuration
+	for _, s := range servers {
+		suffrage := raft.Nonvoter
+		if s.Voter {
+			suffrage = raft.Voter
+		}
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: suffrage, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if err := c.raft.Shutdown().Error(); err != nil {
+	if err := c.shutdown(); err != nil {
 		return err
-	}
-	conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(voter.ID), Address: raft.ServerAddress(voter.Address)}}}
-	for _, o := range others {
-		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Nonvoter, ID: raft.ServerID(o.ID), Address: raft.ServerAddress(o.Address)})
 	}
 	trans, err := c.transport()
 	if err != nil {
@@ -216,13 +248,38 @@ func (c *Consensus) Recover(voter Server, others []Server) error {
 	return c.launch(trans)
 }
 
+// TermAt is the term of this node's log entry at index (or of the
+// snapshot ending there); ok is false when it holds neither. Equal terms
+// at the same index mean equal logs up to there (raft's log matching).
+func (c *Consensus) TermAt(index uint64) (term uint64, ok bool) {
+	if index == 0 {
+		return 0, true
+	}
+	c.rmu.RLock()
+	defer c.rmu.RUnlock()
+	var l raft.Log
+	if err := c.store.GetLog(index, &l); err == nil {
+		return l.Term, true
+	}
+	snaps, err := c.snaps.List()
+	if err != nil {
+		return 0, false
+	}
+	for _, s := range snaps {
+		if s.Index == index {
+			return s.Term, true
+		}
+	}
+	return 0, false
+}
+
 // Reset throws this node's raft state away and starts empty, as a joiner
 // (the losing side of a healed partition; its manifest is merged into the
 // winner's through a command first).
 func (c *Consensus) Reset() error {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	c.raft.Shutdown().Error()
+	c.shutdown()
 	c.store.Close()
 	for _, f := range []string{"raft.db", "snapshots"} {
 		os.RemoveAll(filepath.Join(c.cfg.Dir, f))
@@ -278,7 +335,7 @@ func (c *Consensus) Close() error {
 	c.wg.Wait()
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	err := c.raft.Shutdown().Error()
+	err := c.shutdown()
 	return errors.Join(err, c.store.Close())
 }
 
