@@ -423,3 +423,65 @@ func TestPFSModulesShareFiles(t *testing.T) {
 		t.Fatalf("a module without the fs grant read %q", got)
 	}
 }
+
+// TestWholeClusterRestart: every node of a cluster goes down (one of them
+// by kill -9 right after an acknowledged cluster-topic write), then all
+// start again: cluster topics, module state and p-fs files all come back.
+func TestWholeClusterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts pkhost processes")
+	}
+	nodes := startCluster(t, 3)
+	echo := writeFile(t, wasmbuild.Go(t, echoPkg, ""))
+	nodes[0].MustCLI("module", "deploy", "echo", echo)
+	h, err := nodes[0].Client().History(context.Background(), "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEverywhere(t, nodes, "echo", h.Version, 60*time.Second)
+	for range 5 {
+		nodes[1].MustCLI("topic", "pub", "echo/in", "x")
+	}
+	count := func(n *testenv.Node) string {
+		return strings.TrimSpace(n.MustCLI("module", "call", "echo", "count"))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for count(nodes[1]) != "5" {
+		if time.Now().After(deadline) {
+			t.Fatalf("echo on node 1 counted %s, want 5", count(nodes[1]))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	file, sum := pfsFile(t, 3<<20, 31)
+	nodes[0].MustCLI("fs", "put", file, "kept", "--quiet")
+	nodes[0].MustCLI("topic", "pub", "shared/cfg", "v1", "--cluster")
+	waitTopic(t, nodes, "shared/cfg", "v1")
+
+	addrs := []string{nodes[0].MeshAddr(), nodes[1].MeshAddr()}
+	// An acknowledged write, then kill -9 of the node that took it.
+	nodes[2].MustCLI("topic", "pub", "shared/cfg", "v2", "--cluster")
+	nodes[2].Kill()
+	nodes[0].Stop()
+	nodes[1].Stop()
+
+	// Two come back on their ports (a configured --listen); the third on
+	// a new one finds them there.
+	for i, n := range nodes {
+		if i < 2 {
+			nodes[i] = testenv.StartOn(t, n.Data, "--listen", addrs[i])
+		} else {
+			nodes[i] = testenv.StartOn(t, n.Data)
+		}
+	}
+	waitCluster(t, nodes, 3, 90*time.Second)
+	waitTopic(t, nodes, "shared/cfg", "v2")
+	waitEverywhere(t, nodes, "echo", h.Version, 60*time.Second)
+	if got := count(nodes[1]); got != "5" {
+		t.Fatalf("echo's state on node 1 after the restart: %s, want 5", got)
+	}
+	for i, n := range nodes {
+		if got, err := pfsGet(t, n, "kept"); err != nil || got != sum {
+			t.Fatalf("p-fs file through node %d after the restart: %v", i, err)
+		}
+	}
+}

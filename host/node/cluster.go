@@ -57,6 +57,8 @@ func (n *Node) startCluster(ctx context.Context) error {
 	}
 	jctx, cancel := context.WithTimeout(ctx, jt)
 	defer cancel()
+	// Cluster topics restored from disk are applied during Open.
+	n.bus.ClusterScope = true
 	c, err := cluster.Open(jctx, cluster.Config{
 		DataDir: filepath.Join(n.cfg.DataDir, "cluster"), Listen: n.cfg.Listen, Join: n.cfg.Join, Token: n.cfg.Token,
 		Identity: n.key, Meta: member.Meta{Version: Version}, Logger: n.log,
@@ -81,6 +83,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 	})
 	if err != nil {
 		n.cl = nil
+		n.bus.ClusterScope = false
 		return err
 	}
 	cs.c = c
@@ -89,12 +92,12 @@ func (n *Node) startCluster(ctx context.Context) error {
 	if err != nil {
 		c.Close()
 		n.cl = nil
+		n.bus.ClusterScope = false
 		return fmt.Errorf("p-fs: %w", err)
 	}
 	cs.pfs.Store(p)
 	cs.wg.Add(1)
 	go n.publishBinary(cs)
-	n.bus.ClusterScope = true
 	n.bus.Replicate = c.SetTopic
 	n.publishMembers()
 	cs.wg.Add(1)
