@@ -127,6 +127,15 @@ func (n *Node) FS() (*pfshost.Service, error) {
 	return nil, errors.New("p-fs is starting")
 }
 
+// moduleFS is p-fs for the fs syscalls (actor.Config.FS).
+func (n *Node) moduleFS() (actor.PFS, error) {
+	p, err := n.FS()
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return p, nil
+}
+
 // publishMembers publishes sys/members: the live members and the degrade
 // level the host derives from them (FULL 3+, REDUCED 2, SOLO 1). The
 // degrade module turns this into policy.
