@@ -38,7 +38,7 @@ const ImportModule = "pk"
 // call syscalls this host lacks), an older Minor is accepted.
 const (
 	Major = 1
-	Minor = 0
+	Minor = 1 // 1.1 added the fs group
 )
 
 // Version packs a major and minor version the way pk_abi_version returns it.
@@ -74,4 +74,13 @@ const (
 	MaxSnapshot    = MaxPayload // EMSGSIZE from snapshot_write
 	MinEventBuffer = 16         // EINVAL from event_buffer below this (0 unregisters)
 	SysTopicRoot   = "sys/"     // topics under it are published by the host only (EPERM)
+)
+
+// p-fs as modules see it (the fs group, since ABI v1.1).
+const (
+	FSNamespace = "shared"   // the one p-fs namespace modules read and write
+	MaxFSName   = 4096       // ENAMETOOLONG: p-fs names and list prefixes, in bytes
+	MaxFSRead   = MaxPayload // fs_read returns at most this many bytes per call
+	FSIDSize    = 32         // a content id: the BLAKE3-256 of the file object
+	FSStatSize  = 56         // bytes fs_stat writes: see [FSStat]
 )

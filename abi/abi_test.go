@@ -123,6 +123,38 @@ func TestMessageLayout(t *testing.T) {
 	}
 }
 
+func TestFSStatLayout(t *testing.T) {
+	// The drawing in fs.go and README.md § fs_stat.
+	st := FSStat{Size: 0x0102, Time: -2, Versions: 3}
+	for i := range st.ID {
+		st.ID[i] = byte(0xa0 + i)
+	}
+	b := AppendFSStat([]byte("x"), st)[1:]
+	if len(b) != FSStatSize || b[0] != 2 || b[1] != 1 || b[8] != 0xa0 || b[39] != 0xa0+31 ||
+		b[40] != 0xfe || b[47] != 0xff || b[48] != 3 || LE32(b[52:]) != 0 {
+		t.Fatalf("AppendFSStat = % x", b)
+	}
+	if got, err := DecodeFSStat(b); err != nil || got != st {
+		t.Fatalf("DecodeFSStat = %+v, %v", got, err)
+	}
+	if _, err := DecodeFSStat(b[:FSStatSize-1]); err != ErrShort {
+		t.Fatalf("DecodeFSStat(short) err = %v", err)
+	}
+}
+
+func TestGrants(t *testing.T) {
+	for _, g := range DefaultGrants() {
+		if g == GroupNode || g == GroupFS {
+			t.Errorf("group %s is granted by default", g)
+		}
+	}
+	for _, n := range []string{SysFSPut, SysFSRead, SysFSStat, SysFSList, SysFSRemove} {
+		if s, ok := LookupSyscall(n); !ok || s.Group != GroupFS {
+			t.Errorf("%s: %+v %v, want group fs", n, s, ok)
+		}
+	}
+}
+
 func TestRoundTrips(t *testing.T) {
 	tm, err := DecodeTimer(AppendTimer(nil, 42, -5))
 	if err != nil || tm.ID != 42 || tm.Now != -5 {

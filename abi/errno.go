@@ -10,7 +10,7 @@ const (
 	EFAULT       Errno = 1  // a pointer/length pair is outside guest memory
 	EINVAL       Errno = 2  // an argument is invalid (bad flag, empty name, bad UTF-8, ...)
 	E2BIG        Errno = 3  // the result does not fit the buffer; its length was written, fetch it with result_take
-	ENOENT       Errno = 4  // no such key, value, topic value, timer or module
+	ENOENT       Errno = 4  // no such key, value, topic value, timer, module or file
 	EPERM        Errno = 5  // not allowed: publishing or declaring under sys/
 	EAGAIN       Errno = 6  // backpressure: a subscriber's queue stayed full; copies were dropped and counted
 	ETIMEDOUT    Errno = 7  // the operation did not finish in time (call, backpressure wait)
@@ -20,7 +20,7 @@ const (
 	EKIND        Errno = 11 // the topic exists with another kind (queue vs latest)
 	ESTATE       Errno = 12 // not valid now (e.g. snapshot_write outside pk_snapshot)
 	ECALLFAILED  Errno = 13 // the callee trapped, ran out of budget, or returned a non-zero code
-	EUNAVAILABLE Errno = 14 // the target module is not running (not loaded, restarting, quarantined)
+	EUNAVAILABLE Errno = 14 // the target is not reachable now: a module not running, p-fs data on too few live nodes
 	EIO          Errno = 15 // the host's storage failed; nothing was written
 	ENOMEM       Errno = 16 // a per-module host resource limit was reached (timers, subscriptions)
 	ESHUTDOWN    Errno = 17 // the node or the module is stopping
@@ -40,7 +40,7 @@ var errnoText = [...]string{
 	E2BIG: "result larger than buffer", ENOENT: "not found", EPERM: "not permitted",
 	EAGAIN: "queue full (backpressure)", ETIMEDOUT: "timed out", ENAMETOOLONG: "name too long",
 	EMSGSIZE: "payload too large", EDEADLK: "call would deadlock", EKIND: "topic kind mismatch",
-	ESTATE: "not valid in this state", ECALLFAILED: "callee failed", EUNAVAILABLE: "module unavailable",
+	ESTATE: "not valid in this state", ECALLFAILED: "callee failed", EUNAVAILABLE: "unavailable",
 	EIO: "host storage error", ENOMEM: "resource limit reached", ESHUTDOWN: "shutting down",
 	ENOTSUP: "not supported",
 }

@@ -16,15 +16,17 @@ const (
 	GroupKV     Group = "kv"     // kv_get, kv_put, kv_delete, kv_list
 	GroupCall   Group = "call"   // call, call_reply
 	GroupNode   Group = "node"   // node_status
+	GroupFS     Group = "fs"     // fs_put, fs_read, fs_stat, fs_list, fs_remove (v1.1)
 )
 
 // Groups lists every group of this ABI version.
 func Groups() []Group {
-	return []Group{GroupCore, GroupLog, GroupClock, GroupRandom, GroupBus, GroupTimer, GroupKV, GroupCall, GroupNode}
+	return []Group{GroupCore, GroupLog, GroupClock, GroupRandom, GroupBus, GroupTimer, GroupKV, GroupCall, GroupNode, GroupFS}
 }
 
 // DefaultGrants is what a module gets when its manifest names no grants:
-// everything but introspection of the whole node.
+// everything but introspection of the whole node and the cluster file
+// system, which reach beyond the module.
 func DefaultGrants() []Group {
 	return []Group{GroupCore, GroupLog, GroupClock, GroupRandom, GroupBus, GroupTimer, GroupKV, GroupCall}
 }
@@ -71,6 +73,11 @@ const (
 	SysCall          = "call"
 	SysCallReply     = "call_reply"
 	SysNodeStatus    = "node_status"
+	SysFSPut         = "fs_put"
+	SysFSRead        = "fs_read"
+	SysFSStat        = "fs_stat"
+	SysFSList        = "fs_list"
+	SysFSRemove      = "fs_remove"
 )
 
 func sc(name string, g Group, params ...string) Syscall {
@@ -108,6 +115,11 @@ var syscalls = []Syscall{
 	sc(SysCall, GroupCall, "module", "module_len", "req", "req_len", "buf", "cap", "len_out", "timeout_ms"),
 	sc(SysCallReply, GroupCall, "call_id:i64", "data", "data_len"),
 	sc(SysNodeStatus, GroupNode, "buf", "cap", "len_out"),
+	sc(SysFSPut, GroupFS, "name", "name_len", "data", "data_len", "id_out"),
+	sc(SysFSRead, GroupFS, "ref", "ref_len", "offset:i64", "buf", "cap", "len_out"),
+	sc(SysFSStat, GroupFS, "ref", "ref_len", "out"),
+	sc(SysFSList, GroupFS, "prefix", "prefix_len", "buf", "cap", "len_out"),
+	sc(SysFSRemove, GroupFS, "name", "name_len"),
 }
 
 // Syscalls returns every syscall of this ABI version, in reference order.

@@ -61,6 +61,13 @@ func (h *testHost) Call(string, []byte, time.Duration) ([]byte, abi.Errno) {
 }
 func (h *testHost) CallReply(uint64, []byte) abi.Errno { return abi.ENOTSUP }
 func (h *testHost) NodeStatus() []byte                 { return []byte("{}") }
+func (h *testHost) FSPut(string, []byte) ([abi.FSIDSize]byte, abi.Errno) {
+	return [abi.FSIDSize]byte{}, abi.ENOTSUP
+}
+func (h *testHost) FSRead(string, int64, uint32) ([]byte, abi.Errno) { return nil, abi.ENOTSUP }
+func (h *testHost) FSStat(string) (abi.FSStat, abi.Errno)            { return abi.FSStat{}, abi.ENOTSUP }
+func (h *testHost) FSList(string) ([]string, abi.Errno)              { return nil, abi.ENOTSUP }
+func (h *testHost) FSRemove(string) abi.Errno                        { return abi.ENOTSUP }
 
 // newRuntime starts a p-kernel runtime with the real pk host module.
 func newRuntime(tb testing.TB, cacheDir string) *runtime.Runtime {

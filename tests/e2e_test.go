@@ -301,7 +301,7 @@ func TestBadModules(t *testing.T) {
 	}{
 		{"malformed", []byte("this is not wasm"), actor.Manifest{}, []string{"malformed"}},
 		{"truncated", testenv.Guest{}.Bytes()[:30], actor.Manifest{}, []string{"malformed"}},
-		{"abi-v2", testenv.Guest{ABIVersion: 2 << 16}.Bytes(), actor.Manifest{}, []string{"built for pk ABI v2.0", "this host speaks v1.0"}},
+		{"abi-v2", testenv.Guest{ABIVersion: 2 << 16}.Bytes(), actor.Manifest{}, []string{"built for pk ABI v2.0", "this host speaks v1.1"}},
 		{"ungranted", testenv.Guest{Imports: []testenv.Import{kvPut}}.Bytes(), actor.Manifest{Grants: []abi.Group{abi.GroupLog}}, []string{"pk.kv_put", `group "kv"`, "does not grant"}},
 		{"unknown-syscall", testenv.Guest{Imports: []testenv.Import{{Module: "pk", Name: "fork", Results: []byte{testenv.I32}}}}.Bytes(), actor.Manifest{}, []string{"pk.fork", "not a syscall"}},
 		{"foreign-import", testenv.Guest{Imports: []testenv.Import{{Module: "env", Name: "abort"}}}.Bytes(), actor.Manifest{}, []string{"env.abort"}},

@@ -76,6 +76,8 @@ func TestCHeaderMatchesABI(t *testing.T) {
 		"PK_MAX_MODULE_NAME": abi.MaxModuleName, "PK_MAX_TIMERS": abi.MaxTimers,
 		"PK_MAX_SUBS": abi.MaxSubs, "PK_MAX_LOG_LEN": abi.MaxLogLen,
 		"PK_MIN_TIMER_NS": abi.MinTimer, "PK_MAX_SNAPSHOT": abi.MaxSnapshot,
+		"PK_MAX_FS_NAME": abi.MaxFSName, "PK_MAX_FS_READ": abi.MaxFSRead,
+		"PK_FS_ID_SIZE": abi.FSIDSize, "PK_FS_STAT_SIZE": abi.FSStatSize,
 	}
 	for _, e := range abi.Errnos() {
 		want["PK_"+e.Name()] = int64(e)

@@ -26,7 +26,7 @@ type env struct {
 	rt  *runtime.Runtime
 }
 
-func newEnv(t *testing.T, p Policy) *env {
+func newEnv(t *testing.T, p Policy, opts ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -39,7 +39,11 @@ func newEnv(t *testing.T, p Policy) *env {
 		t.Fatal(err)
 	}
 	b := bus.New()
-	s := New(Config{NodeID: "test", Runtime: rt, Bus: b, Store: st, Policy: p})
+	cfg := Config{NodeID: "test", Runtime: rt, Bus: b, Store: st, Policy: p}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := New(cfg)
 	t.Cleanup(func() {
 		s.Close(ctx)
 		rt.Close(ctx)

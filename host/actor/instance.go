@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -86,7 +87,7 @@ func (in *instance) SnapshotWrite(p []byte) abi.Errno {
 func (in *instance) SelfInfo() []byte {
 	return mustJSON(map[string]any{
 		"node": in.a.sys.cfg.NodeID, "module": in.a.name, "version": in.rt.Module.Hash.String(),
-		"generation": in.gen, "abi": "1.0",
+		"generation": in.gen, "abi": fmt.Sprintf("%d.%d", abi.Major, abi.Minor),
 	})
 }
 

@@ -44,6 +44,10 @@ type Config struct {
 	// by guest path (the node mounts p-fs at /shared for modules granted
 	// the fs group).
 	Mounts func(m Manifest) map[string]experimentalsys.FS
+	// FS, if set, returns the node's p-fs for the fs syscalls (an error
+	// while p-fs is not ready: EUNAVAILABLE). Nil means the node has no
+	// cluster, so no p-fs: every fs syscall gives ENOTSUP.
+	FS func() (PFS, error)
 }
 
 // Policy is the supervisor's restart policy.
@@ -54,6 +58,7 @@ type Policy struct {
 	CrashWindow time.Duration // default 1 minute
 	PublishWait time.Duration // backpressure wait of a publishing module (default 1 s)
 	CallTimeout time.Duration // default call timeout (5 s)
+	FSTimeout   time.Duration // longest wait of one fs syscall (10 s); the caller's budget may cut it
 }
 
 func (p Policy) withDefaults() Policy {
@@ -67,6 +72,7 @@ func (p Policy) withDefaults() Policy {
 	def(&p.CrashWindow, time.Minute)
 	def(&p.PublishWait, bus.DefaultWait)
 	def(&p.CallTimeout, 5*time.Second)
+	def(&p.FSTimeout, 10*time.Second)
 	if p.CrashLimit <= 0 {
 		p.CrashLimit = 5
 	}

@@ -338,7 +338,7 @@ func printModules(w io.Writer, mods []actor.Status) {
 func moduleFlags(name string, io IO) (*flag.FlagSet, *string, *actor.Manifest, *string) {
 	fs, data := flags(name, io)
 	m := &actor.Manifest{}
-	grants := fs.String("grant", "", "capability groups, comma-separated (default: all but node): "+groupList())
+	grants := fs.String("grant", "", "capability groups, comma-separated (default: all but node and fs): "+groupList())
 	fs.Func("memory", "memory limit in MiB (default 128)", func(s string) error { return uintFlag(s, &m.MemoryMiB) })
 	fs.Func("budget", "time budget per event in ms (default 1000)", func(s string) error { return uintFlag(s, &m.BudgetMS) })
 	fs.IntVar(&m.Mailbox, "mailbox", 0, "mailbox length (default 1024)")

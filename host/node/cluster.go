@@ -128,7 +128,7 @@ func (n *Node) stopCluster() {
 }
 
 // groupFS is the capability that gives a module p-fs.
-const groupFS = abi.Group("fs")
+const groupFS = abi.GroupFS
 
 // mounts gives a module granted p-fs the shared namespace at /shared.
 func (n *Node) mounts(m actor.Manifest) map[string]experimentalsys.FS {
@@ -155,6 +155,15 @@ func (n *Node) FS() (*pfshost.Service, error) {
 		return p, nil
 	}
 	return nil, errors.New("p-fs is starting")
+}
+
+// moduleFS is p-fs for the fs syscalls (actor.Config.FS).
+func (n *Node) moduleFS() (actor.PFS, error) {
+	p, err := n.FS()
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return p, nil
 }
 
 // publishMembers publishes sys/members: the live members and the degrade

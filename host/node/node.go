@@ -121,13 +121,17 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.bus = bus.New()
-	n.sys = actor.New(actor.Config{
+	acfg := actor.Config{
 		NodeID: n.id, Runtime: n.rt, Bus: n.bus, Store: n.store, Logger: n.log,
 		Status:     func() []byte { b, _ := json.Marshal(n.Status()); return b },
 		Policy:     cfg.Policy,
 		Checkpoint: n.replicateCheckpoint,
 		Mounts:     n.mounts,
-	})
+	}
+	if cfg.Listen != "" { // p-fs comes with the cluster
+		acfg.FS = n.moduleFS
+	}
+	n.sys = actor.New(acfg)
 	n.publishNode()
 	n.restoreModules(ctx)
 	if !cfg.NoEmbedded {

@@ -137,15 +137,32 @@ func TestLoadChecks(t *testing.T) {
 func TestABIVersionAndBudget(t *testing.T) {
 	ctx := context.Background()
 	r := newRuntime(t, "")
-	for _, v := range []uint32{2 << 16, 1<<16 | 1} {
+	// abi/README.md: another major, or a newer minor, is refused; a guest
+	// built for an older minor (v1.0 on this v1.1 host) loads unchanged.
+	for _, v := range []uint32{2 << 16, 1<<16 | 2, 0<<16 | 1} {
 		m, err := r.Load(ctx, testenv.Guest{ABIVersion: v}.Bytes(), runtime.LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = r.Instantiate(ctx, m, runtime.InstanceConfig{Name: "v"})
-		if !errors.Is(err, runtime.ErrABIVersion) || !strings.Contains(err.Error(), "this host speaks v1.0") {
+		if !errors.Is(err, runtime.ErrABIVersion) || !strings.Contains(err.Error(), "this host speaks v1.1") {
 			t.Fatalf("version %#x: %v", v, err)
 		}
+		m.Release(ctx)
+	}
+	for _, v := range []uint32{1 << 16, 1<<16 | 1} {
+		m, err := r.Load(ctx, testenv.Guest{ABIVersion: v}.Bytes(), runtime.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := r.Instantiate(ctx, m, runtime.InstanceConfig{Name: "ok"})
+		if err != nil {
+			t.Fatalf("version %#x refused: %v", v, err)
+		}
+		if in.ABIVersion() != v {
+			t.Fatalf("ABIVersion() = %#x, want %#x", in.ABIVersion(), v)
+		}
+		in.Close(ctx)
 		m.Release(ctx)
 	}
 	// An infinite loop in pk_init is interrupted within its budget.

@@ -245,6 +245,21 @@ func base(sys string) row {
 		js := string(newFake().nodeStatus)
 		return row{args: a(pBuf, 256, pLen), trace: tr("NodeStatus()"),
 			wrote: []at{in(pBuf, js), u32le(pLen, uint32(len(js)))}}
+	case abi.SysFSPut:
+		// The data sits above the longest name at pIn (nameRows).
+		return row{mem: []at{in(pIn, "f"), in(pFSData, "hi")}, args: a(pIn, 1, pFSData, 2, pSeq),
+			trace: tr(`FSPut(name="f", data="hi")`), wrote: []at{{pSeq, fakeFSID[:]}}}
+	case abi.SysFSRead:
+		return row{mem: []at{in(pIn, "f")}, args: a(pIn, 1, 0, pBuf, 64, pLen), trace: tr(`FSRead(ref="f", off=0, n=64)`),
+			wrote: []at{in(pBuf, "file-bytes"), u32le(pLen, 10)}}
+	case abi.SysFSStat:
+		return row{mem: []at{in(pIn, "f")}, args: a(pIn, 1, pSeq), trace: tr(`FSStat(ref="f")`),
+			wrote: []at{{pSeq, abi.AppendFSStat(nil, newFake().fsStat)}}}
+	case abi.SysFSList:
+		return row{mem: []at{in(pIn, "a")}, args: a(pIn, 1, pBuf, 64, pLen), trace: tr(`FSList(prefix="a")`),
+			wrote: []at{in(pBuf, "\x01\x00\x00\x00a\x02\x00\x00\x00bc"), u32le(pLen, 11)}}
+	case abi.SysFSRemove:
+		return row{mem: []at{in(pIn, "f")}, args: a(pIn, 1), trace: tr(`FSRemove(name="f")`)}
 	}
 	panic("no base call for " + sys)
 }
@@ -333,14 +348,7 @@ func faultsFrom(b row, param string, huge abi.Errno, trace []string) []row {
 		}
 		return x
 	}
-	var size uint64
-	switch {
-	case param == "len_out":
-		size = 4
-	case param == "out" || strings.HasSuffix(param, "_out"):
-		size = 8
-	}
-	if size > 0 {
+	if size := outSize(b.sys, param); size > 0 {
 		return []row{
 			mk("pointer at memory end", memSize, 0, abi.EFAULT, false),
 			mk("last bytes past the end", memSize-size+1, 0, abi.EFAULT, false),
@@ -359,6 +367,22 @@ func faultsFrom(b row, param string, huge abi.Errno, trace []string) []row {
 		mk("range wraps around 2^32", 0xFFFFFFF0, 0x20, abi.EFAULT, true),
 		mk("length 0xFFFFFFFF", b.args[i], 0xFFFFFFFF, huge, true),
 	}
+}
+
+// outSize is the size of a fixed-size output parameter of sys (len_out,
+// out, *_out), 0 for any other parameter.
+func outSize(sys, param string) uint64 {
+	switch {
+	case param == "len_out":
+		return 4
+	case sys == abi.SysFSPut && param == "id_out":
+		return abi.FSIDSize
+	case sys == abi.SysFSStat && param == "out":
+		return abi.FSStatSize
+	case param == "out" || strings.HasSuffix(param, "_out"):
+		return 8
+	}
+	return 0
 }
 
 // nameRows checks a name parameter (at args[0], args[1]) of the base call:
@@ -1084,5 +1108,161 @@ func TestCallNode(t *testing.T) {
 	rows = append(rows, faults(cr, "data", abi.EMSGSIZE, nil)...)
 	rows = append(rows, faults(ns, "buf", abi.EFAULT, tr("NodeStatus()"))...)
 	rows = append(rows, faults(ns, "len_out", abi.EFAULT, tr("NodeStatus()"))...)
+	runRows(t, rows)
+}
+
+// ---- fs ----
+
+func TestFS(t *testing.T) {
+	const (
+		fp    = abi.SysFSPut
+		fr    = abi.SysFSRead
+		fst   = abi.SysFSStat
+		fl    = abi.SysFSList
+		fm    = abi.SysFSRemove
+		refP  = "abi/README.md § fs_put: Memory after OK: id_out[0:32] = the content id"
+		refPE = "abi/README.md § fs_put: Errors: EINVAL, ENAMETOOLONG — > 4096 bytes; EMSGSIZE — data_len > 4 MiB; EUNAVAILABLE; ETIMEDOUT; ENOTSUP; EIO"
+		refR  = "abi/README.md § fs_read: Reads up to min(cap, 4 MiB) bytes of the file ref from byte offset: fewer only at the end of the file, 0 at or past it"
+		refRE = "abi/README.md § fs_read: Errors: EINVAL — bad ref or negative offset; ENAMETOOLONG; ENOENT; EUNAVAILABLE; ETIMEDOUT; ENOTSUP; EIO"
+		refS  = "abi/README.md § fs_stat: Memory after OK: out[0:56] = u64 size, id[32], i64 time_unix_ns, u32 versions, u32 0"
+		refSE = "abi/README.md § fs_stat: Errors: EINVAL, ENAMETOOLONG, ENOENT, EUNAVAILABLE, ETIMEDOUT, ENOTSUP, EIO"
+		refL  = "abi/README.md § fs_list: Lists the live names in shared that start with prefix (empty = all), sorted, as a length-prefixed list"
+		refLE = "abi/README.md § fs_list: Errors: E2BIG, ENAMETOOLONG (> 4096), EUNAVAILABLE, ENOTSUP"
+		refM  = "abi/README.md § fs_remove: Errors: EINVAL, ENAMETOOLONG, ENOENT, EUNAVAILABLE, ETIMEDOUT, ENOTSUP, EIO"
+		refC  = "abi/README.md § Conventions: variable-length results: if it does not fit, the host writes the needed length at len_out, writes nothing at buf, keeps the result and returns E2BIG"
+	)
+	st := abi.AppendFSStat(nil, newFake().fsStat)
+	list := abi.AppendList(nil, []byte("a"), []byte("bc"))
+	p4096 := rep('p', abi.MaxFSName)
+	read := func(name string, off uint64, cap uint64, trace string, got string) row {
+		return r(fr, name, refR, func(x *row) {
+			x.args[2], x.args[4], x.trace = off, cap, tr(trace)
+			x.wrote = []at{u32le(pLen, uint32(len(got)))}
+			if got != "" {
+				x.wrote = append(x.wrote, in(pBuf, got))
+			}
+		})
+	}
+	rows := []row{
+		// fs_put
+		r(fp, "put", refP, nil),
+		r(fp, "empty file", refP, func(x *row) {
+			x.args[2], x.args[3], x.trace = 0xFFFFFFFF, 0, tr(`FSPut(name="f", data="")`)
+			x.check = func(t *testing.T, h *fakeHost, _ *guest) {
+				if h.held["FSPut"] == nil {
+					t.Error("FSPut got a nil slice for empty data")
+				}
+			}
+		}),
+		r(fp, "unaligned id_out", refP, func(x *row) { x.args[4], x.wrote = pSeq+3, []at{{pSeq + 3, fakeFSID[:]}} }),
+		r(fp, "id_out in the last 32 bytes", refP, func(x *row) { x.args[4], x.wrote = memSize-32, []at{{memSize - 32, fakeFSID[:]}} }),
+		r(fp, "data 4 MiB + 1", refPE, func(x *row) { x.args[3], x.want, x.trace, x.wrote = mib4+1, abi.EMSGSIZE, nil, nil }),
+		r(fp, "data of exactly 4 MiB", refPE, func(x *row) {
+			x.big, x.args[2], x.args[3] = true, 0x10000, mib4
+			x.trace = tr(`FSPut(name="f", data="\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee\xee"...(4194304 bytes))`)
+		}),
+		r(fp, "id_out is checked before the put", refEFAULT, func(x *row) {
+			x.args[4], x.want, x.trace, x.wrote, x.fault = memSize-31, abi.EFAULT, nil, nil, "id_out"
+		}),
+		passthrough(fp, abi.EINVAL, refPE+" (the Host checks segments and 64-hex names)"),
+		passthrough(fp, abi.EUNAVAILABLE, refPE),
+		passthrough(fp, abi.ETIMEDOUT, refPE),
+		passthrough(fp, abi.ENOTSUP, refPE),
+		passthrough(fp, abi.EIO, refPE),
+		// fs_read
+		r(fr, "whole file", refR, nil),
+		read("from an offset", 4, 64, `FSRead(ref="f", off=4, n=64)`, "-bytes"),
+		read("short cap is a short read, not E2BIG", 0, 4, `FSRead(ref="f", off=0, n=4)`, "file"),
+		read("at the end", 10, 64, `FSRead(ref="f", off=10, n=64)`, ""),
+		read("past the end", 1000, 64, `FSRead(ref="f", off=1000, n=64)`, ""),
+		read("offset 2^63-1", 1<<63-1, 64, `FSRead(ref="f", off=9223372036854775807, n=64)`, ""),
+		r(fr, "cap 0", refR, func(x *row) {
+			x.args[3], x.args[4], x.trace, x.wrote = 0xFFFFFFFF, 0, tr(`FSRead(ref="f", off=0, n=0)`), []at{u32le(pLen, 0)}
+		}),
+		r(fr, "cap above 4 MiB asks for 4 MiB", refR, func(x *row) {
+			x.big, x.args[3], x.args[4] = true, 0x1000, mib4+1
+			x.trace = tr(`FSRead(ref="f", off=0, n=4194304)`)
+			x.wrote = []at{in(0x1000, "file-bytes"), u32le(pLen, 10)}
+		}),
+		r(fr, "offset -1", refRE, func(x *row) { x.args[2], x.want, x.trace, x.wrote = 1<<64-1, abi.EINVAL, nil, nil }),
+		r(fr, "offset min int64", refRE, func(x *row) { x.args[2], x.want, x.trace, x.wrote = 1<<63, abi.EINVAL, nil, nil }),
+		r(fr, "a Host returning more than asked", "abi/README.md § fs_read: Errors: EIO (the guest's buffer is never overrun)", func(x *row) {
+			x.host = func(h *fakeHost) { h.fsOverRead = true }
+			x.want, x.wrote = abi.EIO, nil
+		}),
+		passthrough(fr, abi.ENOENT, refRE),
+		passthrough(fr, abi.EINVAL, refRE+" (the Host checks segments)"),
+		passthrough(fr, abi.EUNAVAILABLE, refRE),
+		passthrough(fr, abi.ETIMEDOUT, refRE),
+		passthrough(fr, abi.ENOTSUP, refRE),
+		passthrough(fr, abi.EIO, refRE),
+		// fs_stat
+		r(fst, "stat", refS, nil),
+		r(fst, "unaligned out", refS, func(x *row) { x.args[2], x.wrote = pSeq+3, []at{{pSeq + 3, st}} }),
+		r(fst, "out in the last 56 bytes", refS, func(x *row) { x.args[2], x.wrote = memSize-56, []at{{memSize - 56, st}} }),
+		r(fst, "out is checked before the stat", refEFAULT, func(x *row) {
+			x.args[2], x.want, x.trace, x.wrote, x.fault = memSize-55, abi.EFAULT, nil, nil, "out"
+		}),
+		passthrough(fst, abi.ENOENT, refSE),
+		passthrough(fst, abi.EINVAL, refSE),
+		passthrough(fst, abi.EUNAVAILABLE, refSE),
+		passthrough(fst, abi.ETIMEDOUT, refSE),
+		passthrough(fst, abi.ENOTSUP, refSE),
+		passthrough(fst, abi.EIO, refSE),
+		// fs_list
+		r(fl, "two names", refL, nil),
+		r(fl, "exact fit", refL, func(x *row) { x.args[3] = uint64(len(list)) }),
+		r(fl, "empty prefix lists all", refL, func(x *row) {
+			x.args[0], x.args[1], x.trace = 0xFFFFFFFF, 0, tr(`FSList(prefix="")`)
+		}),
+		r(fl, "no names", refL, func(x *row) {
+			x.host = func(h *fakeHost) { h.fsNames = nil }
+			x.wrote = []at{u32le(pLen, 0)}
+		}),
+		r(fl, "too small", refC, func(x *row) {
+			x.args[3], x.want, x.wrote, x.check = uint64(len(list)-1), abi.E2BIG, []at{u32le(pLen, uint32(len(list)))}, keptIs(string(list))
+		}),
+		r(fl, "4096-byte prefix", refLE, func(x *row) {
+			x.mem[0], x.args[1], x.trace = in(pIn, p4096), abi.MaxFSName, tr(fmt.Sprintf("FSList(prefix=%s)", q([]byte(p4096))))
+		}),
+		r(fl, "4097-byte prefix", refLE, func(x *row) {
+			x.mem[0], x.args[1], x.want, x.trace, x.wrote = in(pIn, p4096+"p"), abi.MaxFSName+1, abi.ENAMETOOLONG, nil, nil
+		}),
+		passthrough(fl, abi.EUNAVAILABLE, refLE),
+		passthrough(fl, abi.ENOTSUP, refLE),
+		// fs_remove
+		r(fm, "remove", refM, nil),
+		passthrough(fm, abi.EINVAL, refM),
+		passthrough(fm, abi.ENOENT, refM),
+		passthrough(fm, abi.EUNAVAILABLE, refM),
+		passthrough(fm, abi.ETIMEDOUT, refM),
+		passthrough(fm, abi.ENOTSUP, refM),
+		passthrough(fm, abi.EIO, refM),
+	}
+	tooLong := []int{abi.MaxFSName + 1, 5000}
+	rows = append(rows, nameRows(fp, abi.MaxFSName, tooLong, func(n string) string {
+		return fmt.Sprintf(`FSPut(name=%s, data="hi")`, q([]byte(n)))
+	})...)
+	rows = append(rows, nameRows(fr, abi.MaxFSName, tooLong, func(n string) string {
+		return fmt.Sprintf(`FSRead(ref=%s, off=0, n=64)`, q([]byte(n)))
+	})...)
+	rows = append(rows, nameRows(fst, abi.MaxFSName, tooLong, func(n string) string {
+		return fmt.Sprintf(`FSStat(ref=%s)`, q([]byte(n)))
+	})...)
+	rows = append(rows, nameRows(fm, abi.MaxFSName, tooLong, func(n string) string {
+		return fmt.Sprintf(`FSRemove(name=%s)`, q([]byte(n)))
+	})...)
+	rows = append(rows, faults(fp, "name", abi.ENAMETOOLONG, nil)...)
+	rows = append(rows, faults(fp, "data", abi.EMSGSIZE, nil)...)
+	rows = append(rows, faults(fp, "id_out", abi.EFAULT, nil)...)
+	rows = append(rows, faults(fr, "ref", abi.ENAMETOOLONG, nil)...)
+	rows = append(rows, faults(fr, "buf", abi.EFAULT, nil)...)
+	rows = append(rows, faults(fr, "len_out", abi.EFAULT, nil)...)
+	rows = append(rows, faults(fst, "ref", abi.ENAMETOOLONG, nil)...)
+	rows = append(rows, faults(fst, "out", abi.EFAULT, nil)...)
+	rows = append(rows, faults(fl, "prefix", abi.ENAMETOOLONG, nil)...)
+	rows = append(rows, faults(fl, "buf", abi.EFAULT, nil)...)
+	rows = append(rows, faults(fl, "len_out", abi.EFAULT, nil)...)
+	rows = append(rows, faults(fm, "name", abi.ENAMETOOLONG, nil)...)
 	runRows(t, rows)
 }

@@ -30,6 +30,7 @@ var errnoMethods = map[string]bool{
 	"SetEventBuffer": true, "SnapshotWrite": true, "TopicDeclare": true, "Publish": true,
 	"Subscribe": true, "Unsubscribe": true, "TopicGet": true, "TimerSet": true, "TimerCancel": true,
 	"KVGet": true, "KVPut": true, "KVDelete": true, "KVList": true, "Call": true, "CallReply": true,
+	"FSPut": true, "FSRead": true, "FSStat": true, "FSList": true, "FSRemove": true,
 }
 
 // runBase runs the base call of sys (changed by f) on g and returns the
@@ -211,14 +212,14 @@ func TestNoMemory(t *testing.T) {
 // repeated, result_take fetches it once, then ENOENT.
 func TestE2BIGFlow(t *testing.T) {
 	g := newGuest(t)
-	for _, sys := range []string{abi.SysSelfInfo, abi.SysTopicGet, abi.SysKVGet, abi.SysKVList, abi.SysCall, abi.SysNodeStatus} {
+	for _, sys := range []string{abi.SysSelfInfo, abi.SysTopicGet, abi.SysKVGet, abi.SysKVList, abi.SysCall, abi.SysNodeStatus, abi.SysFSList} {
 		t.Run(sys, func(t *testing.T) {
 			h := newFake()
 			b := base(sys)
 			want := string(b.wrote[0].b) // the base result
 			n := uint32(len(want))
 			capIdx := map[string]int{abi.SysSelfInfo: 1, abi.SysNodeStatus: 1, abi.SysTopicGet: 3,
-				abi.SysKVGet: 3, abi.SysKVList: 3, abi.SysCall: 5}[sys]
+				abi.SysKVGet: 3, abi.SysKVList: 3, abi.SysCall: 5, abi.SysFSList: 3}[sys]
 			args := b.args
 			args[capIdx] = 1
 			g.reset()
@@ -274,6 +275,7 @@ func TestHostMayKeepCopies(t *testing.T) {
 		{abi.SysPublish, "Publish", "hi"},
 		{abi.SysCall, "Call", "ping"},
 		{abi.SysCallReply, "CallReply", "ok"},
+		{abi.SysFSPut, "FSPut", "hi"},
 	} {
 		e, h, _ := runBase(t, g, withHost, c.sys, nil)
 		if e != abi.OK {

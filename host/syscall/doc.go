@@ -10,7 +10,7 @@
 // the context of every call into the guest ([WithHost]). Slices handed to a
 // Host alias guest memory and are valid only during the method call; this
 // package copies whatever the Host must keep (published payloads, call
-// requests and replies, snapshot pieces).
+// requests and replies, snapshot pieces, files put).
 //
 // Imports: abi and wazero's api only.
 package syscall

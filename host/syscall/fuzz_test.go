@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +106,7 @@ func fuzzKeys(r []byte) [][]byte {
 var resultParams = map[string][3]int{
 	abi.SysResultTake: {0, 1, 2}, abi.SysSelfInfo: {0, 1, 2}, abi.SysNodeStatus: {0, 1, 2},
 	abi.SysTopicGet: {2, 3, 4}, abi.SysKVGet: {2, 3, 4}, abi.SysKVList: {2, 3, 4}, abi.SysCall: {4, 5, 6},
+	abi.SysFSList: {2, 3, 4},
 }
 
 func FuzzSyscalls(f *testing.F) {
@@ -141,9 +141,15 @@ func checkFuzzCase(t *testing.T, g *guest, c fuzzCase) {
 	name := c.sys.Name
 	res := fuzzResult(c.rlen, 0)
 	h := newFake()
-	h.selfInfo, h.nodeStatus, h.topicVal, h.kvVal, h.reply = res, res, res, res, res
+	h.selfInfo, h.nodeStatus, h.topicVal, h.kvVal, h.reply, h.fsData = res, res, res, res, res, res
 	if name == abi.SysKVList {
 		h.kvKeys = fuzzKeys(res)
+	}
+	if name == abi.SysFSList {
+		h.fsNames = nil
+		for _, k := range fuzzKeys(res) {
+			h.fsNames = append(h.fsNames, string(k))
+		}
 	}
 	h.topicSeq, h.timerID, h.mono = 0x0102030405060708^uint64(c.rlen), 0xA0B0C0D0E0F00010+uint64(c.rlen), time.Duration(c.rlen)*time.Millisecond
 	if c.mode&fzFail != 0 {
@@ -179,11 +185,8 @@ func checkFuzzCase(t *testing.T, g *guest, c fuzzCase) {
 	if e == abi.OK || e == abi.E2BIG {
 		for _, pn := range pointerParams(c.sys) {
 			i := slices.Index(c.sys.ParamNames, pn)
-			n := uint64(8)
-			switch {
-			case pn == "len_out":
-				n = 4
-			case pn != "out" && !strings.HasSuffix(pn, "_out"):
+			n := outSize(name, pn)
+			if n == 0 {
 				n = uint64(arg(i + 1))
 			}
 			if n > 0 && uint64(arg(i))+n > memSize {
@@ -210,6 +213,11 @@ func checkFuzzCase(t *testing.T, g *guest, c fuzzCase) {
 			result = keptData
 		case abi.SysKVList:
 			result = abi.AppendList(nil, h.kvKeys...)
+		case abi.SysFSList:
+			result = []byte{}
+			for _, n := range h.fsNames {
+				result = abi.AppendList(result, []byte(n))
+			}
 		}
 		buf, capacity, lenOut := arg(p[0]), arg(p[1]), arg(p[2])
 		if e == abi.OK {
@@ -247,6 +255,21 @@ func checkFuzzCase(t *testing.T, g *guest, c fuzzCase) {
 			put("out", arg(1), le64(v))
 		case abi.SysTimerSet:
 			put("id_out", arg(2), le64(h.timerID))
+		case abi.SysFSPut:
+			put("id_out", arg(4), h.fsID[:])
+		case abi.SysFSStat:
+			put("out", arg(2), abi.AppendFSStat(nil, h.fsStat))
+		case abi.SysFSRead:
+			// fs_read: at most min(cap, MaxFSRead) bytes from the offset.
+			off, n := c.args[2], uint64(min(arg(4), abi.MaxFSRead))
+			var got []byte
+			if off < uint64(len(res)) {
+				got = res[off:min(uint64(len(res)), off+n)]
+			}
+			if len(got) > 0 {
+				put("buf", arg(3), got)
+			}
+			put("len_out", arg(5), le32(uint32(len(got))))
 		case abi.SysRandomFill:
 			b, n := arg(0), arg(1)
 			if n > 0 {

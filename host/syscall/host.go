@@ -38,6 +38,14 @@ type Host interface {
 	CallReply(id uint64, data []byte) abi.Errno                                // data is a copy
 
 	NodeStatus() []byte
+
+	// The fs group (abi/README.md § fs): p-fs names in the namespace
+	// abi.FSNamespace. These may block; the Host bounds the wait.
+	FSPut(name string, data []byte) (id [abi.FSIDSize]byte, e abi.Errno) // data is a copy the host may keep
+	FSRead(ref string, off int64, n uint32) ([]byte, abi.Errno)          // at most n bytes from off; empty at EOF
+	FSStat(ref string) (abi.FSStat, abi.Errno)
+	FSList(prefix string) ([]string, abi.Errno)
+	FSRemove(name string) abi.Errno
 }
 
 // Kept holds a result that did not fit its buffer until result_take fetches

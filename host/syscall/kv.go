@@ -27,15 +27,9 @@ func kvPut(h Host, mem api.Memory, a []uint64) abi.Errno {
 	if e != abi.OK {
 		return e
 	}
-	if u32(a[3]) > abi.MaxValueLen {
-		return abi.EMSGSIZE
-	}
-	v, e := read(mem, u32(a[2]), u32(a[3]))
+	v, e := readPayload(mem, u32(a[2]), u32(a[3]), abi.MaxValueLen)
 	if e != abi.OK {
 		return e
-	}
-	if v == nil {
-		v = []byte{}
 	}
 	return h.KVPut(k, v)
 }
@@ -51,14 +45,8 @@ func kvDelete(h Host, mem api.Memory, a []uint64) abi.Errno {
 
 // kvList(prefix, prefix_len, buf, cap, len_out).
 func kvList(h Host, mem api.Memory, a []uint64) abi.Errno {
-	if u32(a[1]) > abi.MaxKeyLen {
-		return abi.ENAMETOOLONG
-	}
-	p, e := read(mem, u32(a[0]), u32(a[1]))
+	p, e := listArgs(mem, a, abi.MaxKeyLen)
 	if e != abi.OK {
-		return e
-	}
-	if e := checkResult(mem, u32(a[2]), u32(a[3]), u32(a[4])); e != abi.OK {
 		return e
 	}
 	keys, e := h.KVList(p)
@@ -66,4 +54,18 @@ func kvList(h Host, mem api.Memory, a []uint64) abi.Errno {
 		return e
 	}
 	return writeResult(mem, h.Kept(), abi.AppendList(nil, keys...), u32(a[2]), u32(a[3]), u32(a[4]))
+}
+
+// listArgs reads the (prefix, prefix_len, buf, cap, len_out) of kv_list and
+// fs_list: the prefix, at most max bytes (ENAMETOOLONG), and checks the
+// output ranges.
+func listArgs(mem api.Memory, a []uint64, max uint32) ([]byte, abi.Errno) {
+	if u32(a[1]) > max {
+		return nil, abi.ENAMETOOLONG
+	}
+	p, e := read(mem, u32(a[0]), u32(a[1]))
+	if e != abi.OK {
+		return nil, e
+	}
+	return p, checkResult(mem, u32(a[2]), u32(a[3]), u32(a[4]))
 }

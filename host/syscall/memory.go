@@ -28,6 +28,19 @@ func readCopy(mem api.Memory, ptr, n uint32) ([]byte, abi.Errno) {
 	return append([]byte(nil), b...), abi.OK
 }
 
+// readPayload reads a payload of at most max bytes (EMSGSIZE beyond),
+// aliasing guest memory; empty data is an empty slice, never nil.
+func readPayload(mem api.Memory, ptr, n, max uint32) ([]byte, abi.Errno) {
+	if n > max {
+		return nil, abi.EMSGSIZE
+	}
+	b, e := read(mem, ptr, n)
+	if e == abi.OK && b == nil {
+		b = []byte{}
+	}
+	return b, e
+}
+
 // readName reads a topic or module name: 1..max bytes of UTF-8 without NUL.
 func readName(mem api.Memory, ptr, n uint32, max int) (string, abi.Errno) {
 	if n == 0 {

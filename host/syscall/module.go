@@ -37,6 +37,11 @@ var handlers = map[string]handler{
 	abi.SysCall:          call,
 	abi.SysCallReply:     callReply,
 	abi.SysNodeStatus:    nodeStatus,
+	abi.SysFSPut:         fsPut,
+	abi.SysFSRead:        fsRead,
+	abi.SysFSStat:        fsStat,
+	abi.SysFSList:        fsList,
+	abi.SysFSRemove:      fsRemove,
 }
 
 // Instantiate registers the "pk" host module in r.

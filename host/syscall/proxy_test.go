@@ -133,6 +133,7 @@ const (
 	pBuf       = 0x8000 // result buffers
 	pLen       = 0xF000 // len_out
 	pSeq       = 0xF010 // seq_out, id_out, out
+	pFSData    = 0x1800 // fs_put data: above pIn plus the longest p-fs name
 	fill       = 0xEE   // the byte guest memory is filled with before each call
 	mib4       = abi.MaxPayload
 	guestPages = 1
@@ -296,6 +297,11 @@ type fakeHost struct {
 	kvVal      []byte
 	kvKeys     [][]byte
 	reply      []byte
+	fsID       [abi.FSIDSize]byte
+	fsData     []byte
+	fsStat     abi.FSStat
+	fsNames    []string
+	fsOverRead bool // FSRead returns one byte more than asked (a Host bug)
 
 	held    map[string][]byte // slices passed to methods that may keep them
 	kvPutV  []byte            // the val slice given to KVPut
@@ -316,9 +322,21 @@ func newFake() *fakeHost {
 		kvVal:      []byte("value"),
 		kvKeys:     [][]byte{[]byte("a"), []byte("bc")},
 		reply:      []byte("pong"),
+		fsID:       fakeFSID,
+		fsData:     []byte("file-bytes"),
+		fsStat:     abi.FSStat{Size: 10, ID: fakeFSID, Time: realtime, Versions: 2},
+		fsNames:    []string{"a", "bc"},
 		held:       map[string][]byte{},
 	}
 }
+
+// fakeFSID is the content id the fake's FSPut and FSStat give: 0x01..0x20.
+var fakeFSID = func() (id [abi.FSIDSize]byte) {
+	for i := range id {
+		id[i] = byte(i + 1)
+	}
+	return id
+}()
 
 func (h *fakeHost) rec(method, format string, args ...any) {
 	h.trace = append(h.trace, method+"("+fmt.Sprintf(format, args...)+")")
@@ -465,6 +483,51 @@ func (h *fakeHost) CallReply(id uint64, data []byte) abi.Errno {
 func (h *fakeHost) NodeStatus() []byte {
 	h.rec("NodeStatus", "")
 	return h.nodeStatus
+}
+
+func (h *fakeHost) FSPut(name string, data []byte) ([abi.FSIDSize]byte, abi.Errno) {
+	h.held["FSPut"] = data
+	h.rec("FSPut", "name=%s, data=%s", q([]byte(name)), q(data))
+	if h.errno != abi.OK {
+		return [abi.FSIDSize]byte{}, h.errno
+	}
+	return h.fsID, abi.OK
+}
+
+func (h *fakeHost) FSRead(ref string, off int64, n uint32) ([]byte, abi.Errno) {
+	h.rec("FSRead", "ref=%s, off=%d, n=%d", q([]byte(ref)), off, n)
+	if h.errno != abi.OK {
+		return nil, h.errno
+	}
+	if h.fsOverRead {
+		return make([]byte, int(n)+1), abi.OK
+	}
+	if off >= int64(len(h.fsData)) {
+		return nil, abi.OK
+	}
+	b := h.fsData[off:]
+	return b[:min(len(b), int(n))], abi.OK
+}
+
+func (h *fakeHost) FSStat(ref string) (abi.FSStat, abi.Errno) {
+	h.rec("FSStat", "ref=%s", q([]byte(ref)))
+	if h.errno != abi.OK {
+		return abi.FSStat{}, h.errno
+	}
+	return h.fsStat, abi.OK
+}
+
+func (h *fakeHost) FSList(prefix string) ([]string, abi.Errno) {
+	h.rec("FSList", "prefix=%s", q([]byte(prefix)))
+	if h.errno != abi.OK {
+		return nil, h.errno
+	}
+	return h.fsNames, abi.OK
+}
+
+func (h *fakeHost) FSRemove(name string) abi.Errno {
+	h.rec("FSRemove", "name=%s", q([]byte(name)))
+	return h.errno
 }
 
 var _ Host = (*fakeHost)(nil)

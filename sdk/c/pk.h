@@ -1,5 +1,5 @@
 /*
- * pk.h: the p-kernel guest ABI v1.0 for C (clang --target=wasm32).
+ * pk.h: the p-kernel guest ABI v1.1 for C (clang --target=wasm32).
  *
  * One header, no library: the syscall imports of module "pk", the error codes
  * and constants, little-endian decoders for the event layouts, and macros for
@@ -9,7 +9,7 @@
  *
  * Every syscall returns a pk_errno_t (0 = PK_OK). Pointers and lengths are
  * wasm i32 offsets into the guest's memory; the i64 parameters (timer_set,
- * timer_cancel, call_reply) are int64_t. Integers in guest memory are
+ * timer_cancel, call_reply, fs_read) are int64_t. Integers in guest memory are
  * little-endian; strings are UTF-8, pointer + length, not NUL-terminated.
  *
  * A guest (see sdk/c/README.md and examples/polyglot/c/guest.c):
@@ -40,7 +40,7 @@ extern "C" {
 /* ---- version (abi.Major, abi.Minor) ---- */
 
 #define PK_ABI_MAJOR 1
-#define PK_ABI_MINOR 0
+#define PK_ABI_MINOR 1 /* 1.1 added the fs group */
 /* What pk_abi_version returns: major<<16 | minor. */
 #define PK_ABI_VERSION ((PK_ABI_MAJOR << 16) | PK_ABI_MINOR)
 
@@ -125,6 +125,12 @@ typedef int32_t pk_errno_t;
 #define PK_MAX_LOG_LEN (16 << 10)
 #define PK_MIN_TIMER_NS 1000000
 #define PK_MAX_SNAPSHOT PK_MAX_PAYLOAD
+/* p-fs (the fs group): names live in the namespace "shared". */
+#define PK_MAX_FS_NAME 4096
+#define PK_MAX_FS_READ PK_MAX_PAYLOAD
+#define PK_FS_ID_SIZE 32
+/* fs_stat writes: u64 size, id[32], i64 time_unix_ns, u32 versions, u32 0. */
+#define PK_FS_STAT_SIZE 56
 
 /* ---- syscalls: import module "pk", in the order of abi/README.md ---- */
 
@@ -160,6 +166,12 @@ PK_IMPORT(call) pk_errno_t pk_call(const void *module, uint32_t module_len, cons
 PK_IMPORT(call_reply) pk_errno_t pk_call_reply(int64_t call_id, const void *data, uint32_t data_len);
 /* node */
 PK_IMPORT(node_status) pk_errno_t pk_node_status(void *buf, uint32_t cap, uint32_t *len_out);
+/* fs (ABI v1.1; group "fs", never granted by default) */
+PK_IMPORT(fs_put) pk_errno_t pk_fs_put(const void *name, uint32_t name_len, const void *data, uint32_t data_len, uint8_t *id_out);
+PK_IMPORT(fs_read) pk_errno_t pk_fs_read(const void *ref, uint32_t ref_len, int64_t offset, void *buf, uint32_t cap, uint32_t *len_out);
+PK_IMPORT(fs_stat) pk_errno_t pk_fs_stat(const void *ref, uint32_t ref_len, uint8_t *out);
+PK_IMPORT(fs_list) pk_errno_t pk_fs_list(const void *prefix, uint32_t prefix_len, void *buf, uint32_t cap, uint32_t *len_out);
+PK_IMPORT(fs_remove) pk_errno_t pk_fs_remove(const void *name, uint32_t name_len);
 
 /* ---- little-endian helpers ---- */
 

@@ -202,9 +202,14 @@ func Delete(key string) error { return errOf(sysKVDelete(sptr(key), uint32(len(k
 
 // List returns the keys starting with prefix, in byte order.
 func List(prefix string) ([]string, error) {
-	raw, err := result(func(buf unsafe.Pointer, c uint32, lenOut unsafe.Pointer) uint32 {
+	return stringList(func(buf unsafe.Pointer, c uint32, lenOut unsafe.Pointer) uint32 {
 		return sysKVList(sptr(prefix), uint32(len(prefix)), buf, c, lenOut)
 	})
+}
+
+// stringList fetches a length-prefixed list result (kv_list, fs_list).
+func stringList(call func(buf unsafe.Pointer, cap uint32, lenOut unsafe.Pointer) uint32) ([]string, error) {
+	raw, err := result(call)
 	if err != nil {
 		return nil, err
 	}
@@ -212,11 +217,11 @@ func List(prefix string) ([]string, error) {
 	if err != nil {
 		return nil, abi.EIO
 	}
-	keys := make([]string, len(items))
+	out := make([]string, len(items))
 	for i, it := range items {
-		keys[i] = string(it)
+		out[i] = string(it)
 	}
-	return keys, nil
+	return out, nil
 }
 
 // Call sends req to the module named module and returns its reply. The

@@ -21,8 +21,9 @@
 // pk_init, pk_event, pk_snapshot, pk_restore; see abi/README.md) and wraps
 // every syscall in an idiomatic call: Subscribe, Publish, PublishLatest,
 // Every, After, Get/Put/Delete/List (the module's durable key-value store),
-// Call and HandleCall, the log functions, and OnSnapshot/OnRestore for state
-// handed over across restarts and hot swaps.
+// Call and HandleCall, the log functions, OnSnapshot/OnRestore for state
+// handed over across restarts and hot swaps, and FSPut/FSRead/FSReadAll/
+// FSStat/FSList/FSRemove for the cluster file system (the "fs" grant).
 //
 // Handlers run one at a time on the module's single thread; the SDK is not
 // safe for use from goroutines the guest starts. Slices passed to handlers

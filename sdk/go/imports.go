@@ -69,5 +69,20 @@ func sysCallReply(id int64, data unsafe.Pointer, dataLen uint32) uint32
 //go:wasmimport pk node_status
 func sysNodeStatus(buf unsafe.Pointer, cap uint32, lenOut unsafe.Pointer) uint32
 
+//go:wasmimport pk fs_put
+func sysFSPut(name unsafe.Pointer, nameLen uint32, data unsafe.Pointer, dataLen uint32, idOut unsafe.Pointer) uint32
+
+//go:wasmimport pk fs_read
+func sysFSRead(ref unsafe.Pointer, refLen uint32, offset int64, buf unsafe.Pointer, cap uint32, lenOut unsafe.Pointer) uint32
+
+//go:wasmimport pk fs_stat
+func sysFSStat(ref unsafe.Pointer, refLen uint32, out unsafe.Pointer) uint32
+
+//go:wasmimport pk fs_list
+func sysFSList(prefix unsafe.Pointer, prefixLen uint32, buf unsafe.Pointer, cap uint32, lenOut unsafe.Pointer) uint32
+
+//go:wasmimport pk fs_remove
+func sysFSRemove(name unsafe.Pointer, nameLen uint32) uint32
+
 func sptr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 func bptr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
