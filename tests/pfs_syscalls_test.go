@@ -54,12 +54,6 @@ func TestPFSSyscalls(t *testing.T) {
 			t.Errorf("%s = %q, want %q", req, got, want)
 		}
 	}
-	if out := nodes[1].MustCLI("fs", "cat", "--ns", "shared", "notes/hello.txt"); out != "hello from a module" {
-		t.Errorf("pkhost fs cat --ns shared = %q", out)
-	}
-	if out := nodes[1].MustCLI("fs", "cat", id); out != "hello from a module" {
-		t.Errorf("pkhost fs cat ID = %q", out)
-	}
 	// The name reaches the other node by gossip.
 	deadline := time.Now().Add(30 * time.Second)
 	for got := ""; got != "OK hello from a module"; got = call(nodes[1], "read notes/hello.txt 0 100") {
@@ -67,6 +61,12 @@ func TestPFSSyscalls(t *testing.T) {
 			t.Fatalf("node 2 reads %q", got)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if out := nodes[1].MustCLI("fs", "cat", "--ns", "shared", "notes/hello.txt"); out != "hello from a module" {
+		t.Errorf("pkhost fs cat --ns shared = %q", out)
+	}
+	if out := nodes[1].MustCLI("fs", "cat", id); out != "hello from a module" {
+		t.Errorf("pkhost fs cat ID = %q", out)
 	}
 	if got := call(nodes[1], "rm notes/hello.txt"); got != "OK" {
 		t.Errorf("rm = %q", got)
