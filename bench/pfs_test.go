@@ -616,8 +616,9 @@ func TestPFSDedup(t *testing.T) {
 // Repair: five nodes, RS(3,2) (the default for five live nodes), size
 // bytes put from node 0; node 4's disk is replaced with an empty one, then
 // the survivors rebuild its shards: RepairAll on node 0 (one node does
-// everything), or Repair on all four survivors at once (each does the
-// chunks it is responsible for, as the background repair would).
+// everything), or Repair on all five nodes at once, the new one included
+// (each does the chunks it is first in placement for, as the background
+// repair would).
 func pfsRepair(tb testing.TB, size int, all bool, timer func(on bool)) vol.RepairReport {
 	tb.Helper()
 	nodes := pfsMeshes(tb, 5, func() blockstore.Store { return pfsDisk(tb) })
@@ -642,7 +643,7 @@ func pfsRepair(tb testing.TB, size int, all bool, timer func(on bool)) vol.Repai
 	} else {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		for _, v := range vs[:4] {
+		for _, v := range vs {
 			wg.Go(func() {
 				r, err := v.Repair(context.Background())
 				mu.Lock()
@@ -670,7 +671,7 @@ func pfsRepair(tb testing.TB, size int, all bool, timer func(on bool)) vol.Repai
 //
 //	go test -run '^$' -bench '^BenchmarkPFSRepair$' -benchtime 1x -count 5 ./bench/
 func BenchmarkPFSRepair(b *testing.B) {
-	for _, mode := range []string{"repairall-1node", "repair-4nodes"} {
+	for _, mode := range []string{"repairall-1node", "repair-5nodes"} {
 		b.Run(mode, func(b *testing.B) {
 			var moved int64
 			var took time.Duration
