@@ -618,10 +618,15 @@ func TestPFSDedup(t *testing.T) {
 // the survivors rebuild its shards: RepairAll on node 0 (one node does
 // everything), or Repair on all five nodes at once, the new one included
 // (each does the chunks it is first in placement for, as the background
-// repair would).
-func pfsRepair(tb testing.TB, size int, all bool, timer func(on bool)) vol.RepairReport {
+// repair would). mem puts memory stores in place of the disks (the
+// protocol without the fsyncs).
+func pfsRepair(tb testing.TB, size int, all, mem bool, timer func(on bool)) vol.RepairReport {
 	tb.Helper()
-	nodes := pfsMeshes(tb, 5, func() blockstore.Store { return pfsDisk(tb) })
+	mk := func() blockstore.Store { return pfsDisk(tb) }
+	if mem {
+		mk = memStore
+	}
+	nodes := pfsMeshes(tb, 5, mk)
 	nm := &vol.MemNames{}
 	var vs []*vol.Volume
 	for i := range nodes {
@@ -631,7 +636,7 @@ func pfsRepair(tb testing.TB, size int, all bool, timer func(on bool)) vol.Repai
 	if _, err := vs[0].Put(context.Background(), "bench", "r", bytes.NewReader(data), nil); err != nil {
 		tb.Fatal(err)
 	}
-	nodes[4].setStore(pfsDisk(tb))
+	nodes[4].setStore(mk())
 	timer(true)
 	var rep vol.RepairReport
 	if all {
@@ -671,14 +676,14 @@ func pfsRepair(tb testing.TB, size int, all bool, timer func(on bool)) vol.Repai
 //
 //	go test -run '^$' -bench '^BenchmarkPFSRepair$' -benchtime 1x -count 5 ./bench/
 func BenchmarkPFSRepair(b *testing.B) {
-	for _, mode := range []string{"repairall-1node", "repair-5nodes"} {
+	for _, mode := range []string{"repairall-1node", "repair-5nodes", "repairall-1node-mem"} {
 		b.Run(mode, func(b *testing.B) {
 			var moved int64
 			var took time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				var start time.Time
-				rep := pfsRepair(b, pfsSize, mode == "repairall-1node", func(on bool) {
+				rep := pfsRepair(b, pfsSize, mode != "repair-5nodes", mode == "repairall-1node-mem", func(on bool) {
 					if on {
 						start = time.Now()
 						b.StartTimer()
@@ -699,6 +704,6 @@ func BenchmarkPFSRepair(b *testing.B) {
 
 func TestPFSRepair(t *testing.T) {
 	start := time.Now()
-	rep := pfsRepair(t, 4<<20, true, func(bool) {})
+	rep := pfsRepair(t, 4<<20, true, false, func(bool) {})
 	t.Logf("rebuilt %d shards, %d bytes, in %v (setup included)", rep.Rebuilt, rep.BytesMoved, time.Since(start))
 }

@@ -130,6 +130,7 @@ p-fs 1. get, 1 node vs reading the file|PFS/get/node=1|PFS/get/read-file|MB/s|no
 p-fs 1. get, 3 nodes vs one QUIC stream|PFS/get/node=3|PFS/put/quic-1stream|MB/s|none|0
 p-fs 3. repair a lost node, RepairAll on one survivor (MB/s rebuilt)|PFSRepair/repairall-1node|-|rebuilt-MB/s|none|0
 p-fs 3. repair a lost node, Repair on all five nodes at once (MB/s rebuilt)|PFSRepair/repair-5nodes|-|rebuilt-MB/s|none|0
+p-fs 3. repair a lost node, RepairAll on one survivor, memory stores (MB/s rebuilt)|PFSRepair/repairall-1node-mem|-|rebuilt-MB/s|none|0
 EOF
 )" '
 function median(key,    n, i, j, t, a) {
