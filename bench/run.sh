@@ -6,6 +6,8 @@
 #   COUNT=1 bench/run.sh      # quick look
 #   OUT=/tmp/b bench/run.sh   # keep the raw output in /tmp/b
 #   bench/run.sh --report /tmp/b   # summarise an earlier run again
+#   PFS=1 bench/run.sh        # also p-fs (issue 4): put/get, repair, dedup;
+#                             # a few minutes more, and it writes ~2 GiB to TMPDIR
 #
 # benchstat is taken from PATH, else installed into a temporary GOBIN.
 set -euo pipefail
@@ -53,7 +55,16 @@ if [ -z "$REPORT_ONLY" ]; then
 	run swap-tiny.txt -bench '^BenchmarkSwap$/^mod=tiny$'
 	run swap-go.txt -bench '^BenchmarkSwap$/^mod=go$' -benchtime=30x
 	run load.txt -bench '^BenchmarkLoad$' -benchtime=3x
-	cat "$OUT/fast.txt" "$OUT/swap-tiny.txt" "$OUT/swap-go.txt" "$OUT/load.txt" >"$OUT/all.txt"
+	parts=(fast.txt swap-tiny.txt swap-go.txt load.txt)
+	if [ -n "${PFS:-}" ]; then
+		# 64 MiB per operation: a few per run, and the repair sets up five
+		# nodes per sample.
+		run pfs.txt -bench '^BenchmarkPFS$' -benchtime=4x
+		run pfs-repair.txt -bench '^BenchmarkPFSRepair$' -benchtime=1x
+		run pfs-dedup.txt -bench '^BenchmarkPFSDedup$' -benchtime=1x
+		parts+=(pfs.txt pfs-repair.txt pfs-dedup.txt)
+	fi
+	(cd "$OUT" && cat "${parts[@]}") >"$OUT/all.txt"
 fi
 
 echo
@@ -107,6 +118,19 @@ awk -v specs="$(cat <<'EOF'
 6. guard, counter loop: interrupt flag only vs plain|Guard/loop=count/impl=flag-only|Guard/loop=count/impl=plain|ns/iter|none|0
 6. guard, counter loop: yield hoisted out of the loop (experiment) vs plain|Guard/loop=count/impl=hoisted|Guard/loop=count/impl=plain|ns/iter|none|0
 6. guard, counter loop: CloseOnContextDone vs plain|Guard/loop=count/impl=ctxdone|Guard/loop=count/impl=plain|ns/iter|none|0
+p-fs 1. put, 1 node vs chunks as files, write+fsync, 16 at a time|PFS/put/node=1|PFS/put/fsync-blocks-16|MB/s|ratio_ge|0.8
+p-fs 1. put, 1 node vs chunks as files, write+fsync, one at a time|PFS/put/node=1|PFS/put/fsync-blocks|MB/s|none|0
+p-fs 1. put, 1 node vs the disk store alone (blocks given)|PFS/put/node=1|PFS/put/diskstore|MB/s|none|0
+p-fs 1. put, 1 node vs file copy + fsync|PFS/put/node=1|PFS/put/copy-file|MB/s|none|0
+p-fs 1. put, 3 nodes (disk) vs one QUIC stream|PFS/put/node=3|PFS/put/quic-1stream|MB/s|ratio_ge|0.7
+p-fs 1. put, 3 nodes (disk) vs QUIC to both peers|PFS/put/node=3|PFS/put/quic-2peers|MB/s|none|0
+p-fs 1. put, 3 nodes (memory stores) vs one QUIC stream|PFS/put/node=3-mem|PFS/put/quic-1stream|MB/s|none|0
+p-fs 1. put, 3 nodes (memory stores) vs QUIC to both peers|PFS/put/node=3-mem|PFS/put/quic-2peers|MB/s|none|0
+p-fs 1. get, 1 node vs reading the file|PFS/get/node=1|PFS/get/read-file|MB/s|none|0
+p-fs 1. get, 3 nodes vs one QUIC stream|PFS/get/node=3|PFS/put/quic-1stream|MB/s|none|0
+p-fs 3. repair a lost node, RepairAll on one survivor (MB/s rebuilt)|PFSRepair/repairall-1node|-|rebuilt-MB/s|none|0
+p-fs 3. repair a lost node, Repair on all five nodes at once (MB/s rebuilt)|PFSRepair/repair-5nodes|-|rebuilt-MB/s|none|0
+p-fs 3. repair a lost node, RepairAll on one survivor, memory stores (MB/s rebuilt)|PFSRepair/repairall-1node-mem|-|rebuilt-MB/s|none|0
 EOF
 )" '
 function median(key,    n, i, j, t, a) {
@@ -120,6 +144,7 @@ function ratio(x) { return (x >= 10) ? sprintf("%.1fx", x) : sprintf("%.3gx", x)
 function human(v, unit) {
 	if (v == "") return "n/a"
 	if (unit == "msgs/s") return sprintf("%.2f M/s", v / 1e6)
+	if (unit ~ /MB\/s$/) return sprintf("%.0f MB/s", v)
 	if (v >= 1e9) return sprintf("%.2f s", v / 1e9)
 	if (v >= 1e6) return sprintf("%.2f ms", v / 1e6)
 	if (v >= 1e3) return sprintf("%.2f µs", v / 1e3)
@@ -143,7 +168,9 @@ END {
 		b = (f[3] == "-") ? "" : median(f[3] SUBSEP bu)
 		r = (o != "" && b != "" && b != 0) ? ratio(o / b) : "-"
 		tgt = "-"; met = "-"
+		if (o == "") continue # not run (e.g. the p-fs part without PFS=1)
 		if (f[5] == "ratio_le") { tgt = "≤ " f[6] "x"; met = (r != "-" && o / b <= f[6]) ? "yes" : "NO" }
+		if (f[5] == "ratio_ge") { tgt = "≥ " f[6] "x"; met = (r != "-" && o / b >= f[6]) ? "yes" : "NO" }
 		if (f[5] == "ours_ge") { tgt = "≥ " human(f[6] + 0, ou); met = (o != "" && o + 0 >= f[6] + 0) ? "yes" : "NO" }
 		if (f[5] == "ours_le") { tgt = "≤ " human(f[6] + 0, ou); met = (o != "" && o + 0 <= f[6] + 0) ? "yes" : "NO" }
 		print "| " f[1] " | " human(o, ou) " | " (f[3] == "-" ? "-" : human(b, bu)) " | " r " | " tgt " | " met " |"
