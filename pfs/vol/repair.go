@@ -146,19 +146,46 @@ func (v *Volume) RepairAll(ctx context.Context, deep bool) (RepairReport, error)
 	return v.repair(ctx, true, deep)
 }
 
+// repairWorkers is how many items a repair works on at once: each item is
+// a few round trips to other nodes, mostly waiting.
+const repairWorkers = 8
+
 func (v *Volume) repair(ctx context.Context, all, deep bool) (RepairReport, error) {
-	var rep RepairReport
-	self := v.c.Self()
+	var (
+		rep  RepairReport
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, repairWorkers)
+		self = v.c.Self()
+	)
 	err := v.reachable(ctx, v.cfg.Retention, func(it item) error {
 		if !all {
 			if r := place.Rank(it.key, v.c.Live()); len(r) > 0 && r[0] != self {
+				mu.Lock()
 				rep.Skipped++
+				mu.Unlock()
 				return nil
 			}
 		}
-		rep.add(v.repairItem(ctx, it, deep))
-		return ctx.Err()
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r := v.repairItem(ctx, it, deep)
+			mu.Lock()
+			rep.add(r)
+			mu.Unlock()
+		}()
+		return nil
 	})
+	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
 	return rep, err
 }
 
