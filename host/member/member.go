@@ -75,6 +75,13 @@ type Tuning struct {
 	// NoCompression turns off memberlist's LZW compression of packets and
 	// state syncs: bigger messages, much less CPU.
 	NoCompression bool
+	// IndirectChecks is how many members are asked to probe a member that
+	// did not answer (memberlist's default is 3).
+	IndirectChecks int
+	// NoTCPPings turns off memberlist's fallback ping over a stream after a
+	// failed probe (a stream per probe of a dead member; it helps only where
+	// packets are blocked and streams are not).
+	NoTCPPings bool
 }
 
 // LargeCluster is a timing for about a thousand members sharing a couple of
@@ -117,8 +124,12 @@ func (t Tuning) apply(mc *memberlist.Config) {
 	setInt(&mc.RetransmitMult, t.RetransmitMult)
 	setDur(&mc.GossipToTheDeadTime, t.GossipToTheDead)
 	setInt(&mc.AwarenessMaxMultiplier, t.AwarenessMax)
+	setInt(&mc.IndirectChecks, t.IndirectChecks)
 	if t.NoCompression {
 		mc.EnableCompression = false
+	}
+	if t.NoTCPPings {
+		mc.DisableTcpPings = true
 	}
 }
 

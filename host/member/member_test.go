@@ -148,12 +148,17 @@ func (n *queueNet) SendPacket(ctx context.Context, addr string, b []byte) error 
 func TestTuningAndQueuedPackets(t *testing.T) {
 	mc := memberlist.DefaultLANConfig()
 	Tuning{}.apply(mc)
-	if want := memberlist.DefaultLANConfig(); mc.ProbeInterval != want.ProbeInterval || !mc.EnableCompression || mc.GossipNodes != want.GossipNodes {
+	if want := memberlist.DefaultLANConfig(); mc.ProbeInterval != want.ProbeInterval || !mc.EnableCompression || mc.GossipNodes != want.GossipNodes ||
+		mc.DisableTcpPings || mc.IndirectChecks != want.IndirectChecks {
 		t.Fatalf("zero Tuning changed the config: %+v", mc)
 	}
 	LargeCluster.apply(mc)
 	if mc.ProbeInterval != LargeCluster.ProbeInterval || mc.GossipNodes != LargeCluster.GossipNodes || mc.EnableCompression {
 		t.Fatalf("LargeCluster not applied: %+v", mc)
+	}
+	Tuning{IndirectChecks: 1, NoTCPPings: true}.apply(mc)
+	if mc.IndirectChecks != 1 || !mc.DisableTcpPings {
+		t.Fatalf("IndirectChecks, NoTCPPings not applied: %+v", mc)
 	}
 
 	h := &hub{nodes: map[string]*fakeNet{}, down: map[string]bool{}}
