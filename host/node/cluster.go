@@ -62,9 +62,15 @@ func (n *Node) startCluster(ctx context.Context) error {
 	c, err := cluster.Open(jctx, cluster.Config{
 		DataDir: filepath.Join(n.cfg.DataDir, "cluster"), Listen: n.cfg.Listen, Join: n.cfg.Join, Token: n.cfg.Token,
 		Identity: n.key, Meta: member.Meta{Version: Version}, Logger: n.log,
-		Fetch:          func(hash string) ([]byte, error) { return n.store.Get(store.NSModules, []byte(hash)) },
-		Applied:        func(uint64, manifest.Command, error) { cs.poke() },
-		MembersChanged: func() { n.publishMembers(); cs.poke() },
+		Fetch:   func(hash string) ([]byte, error) { return n.store.Get(store.NSModules, []byte(hash)) },
+		Applied: func(uint64, manifest.Command, error) { cs.poke() },
+		MembersChanged: func() {
+			n.publishMembers()
+			cs.poke()
+			if p := cs.pfs.Load(); p != nil {
+				p.MembersChanged()
+			}
+		},
 		TopicChanged: func(topic string, v []byte, deleted bool) {
 			if pfshost.IsNameTopic(topic) {
 				if p := cs.pfs.Load(); p != nil {

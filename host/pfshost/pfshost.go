@@ -62,6 +62,7 @@ type Service struct {
 	log   *slog.Logger
 	stop  chan struct{}
 	done  chan struct{}
+	kick  chan struct{} // membership changed: repair soon
 }
 
 // Open starts p-fs on the node: it serves the local store to the cluster
@@ -83,7 +84,8 @@ func Open(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, c: cfg.Cluster, local: local, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Service{cfg: cfg, c: cfg.Cluster, local: local, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{}),
+		kick: make(chan struct{}, 1)}
 	for _, e := range s.c.TopicsWithPrefix(TopicPrefix) {
 		s.TopicChanged(e.Topic, e.Value, false)
 	}
@@ -99,15 +101,45 @@ func Open(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// collect runs the background GC of the local store.
+// MembersChanged tells p-fs that membership changed. When a node is gone
+// its shards must be rebuilt elsewhere: a repair runs once the picture has
+// held still for a few seconds, rather than at the next periodic one.
+func (s *Service) MembersChanged() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// settle is how long membership must hold still before a repair it asked
+// for runs (a flapping node must not make every node shuffle shards).
+const settle = 5 * time.Second
+
+// collect runs the background GC of the local store, and the repairs that
+// membership changes ask for.
 func (s *Service) collect() {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.GCEvery)
 	defer t.Stop()
+	var repairAt <-chan time.Time
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-s.kick:
+			repairAt = time.After(settle)
+			continue
+		case <-repairAt:
+			repairAt = nil
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			rep, err := s.vol.Repair(ctx)
+			cancel()
+			if err != nil {
+				s.log.Warn("p-fs repair after a membership change", "err", err)
+			} else if rep.Copied+rep.Rebuilt+rep.Failed > 0 {
+				s.log.Info("p-fs repair after a membership change", "copied", rep.Copied, "rebuilt", rep.Rebuilt, "failed", rep.Failed)
+			}
+			continue
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.GCEvery)
