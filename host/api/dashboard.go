@@ -35,8 +35,12 @@ type Dashboard struct {
 	Leader  string        `json:"leader"`
 	Term    uint64        `json:"term"`
 	Quorum  bool          `json:"has_quorum"`
-	Degrade string        `json:"degrade"`
-	Members []DashMember  `json:"members"`
+	// Degrade is the level the degrade policy (module) set; DegradeMembers
+	// is the one the live members call for (the policy rises only after
+	// a few stable seconds).
+	Degrade        string       `json:"degrade"`
+	DegradeMembers string       `json:"degrade_members"`
+	Members        []DashMember `json:"members"`
 	// Modules is this node's module table.
 	Modules []DashModule      `json:"modules"`
 	Topics  []bus.TopicStatus `json:"topics"`
@@ -89,22 +93,30 @@ const fsEvery = 10 * time.Second
 type fsCache struct {
 	mu      sync.Mutex
 	last    *FSUsage
+	alive   int // live members when last measured
 	running bool
 }
 
 // get returns the last measurement (nil before the first) and starts a new
-// one if it is older than fsEvery.
-func (c *fsCache) get(b Backend) *FSUsage {
+// one if it is older than fsEvery, or older than a second and taken with
+// another number of live members.
+func (c *fsCache) get(b Backend, alive int) *FSUsage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.running && (c.last == nil || time.Since(time.UnixMilli(c.last.MeasuredMS)) > fsEvery) {
-		c.running = true
-		go func() {
-			u := measureFS(b)
-			c.mu.Lock()
-			c.last, c.running = u, false
-			c.mu.Unlock()
-		}()
+	if !c.running {
+		age := time.Duration(0)
+		if c.last != nil {
+			age = time.Since(time.UnixMilli(c.last.MeasuredMS))
+		}
+		if c.last == nil || age > fsEvery || (c.alive != alive && age > time.Second) {
+			c.running, c.alive = true, alive
+			go func() {
+				u := measureFS(b)
+				c.mu.Lock()
+				c.last, c.running = u, false
+				c.mu.Unlock()
+			}()
+		}
 	}
 	return c.last
 }
@@ -143,7 +155,7 @@ func (s *server) snapshot() Dashboard {
 		st = node.Status{Node: node.NodeInfo{ID: s.b.ID()}, Modules: s.b.Actors().Statuses(),
 			Topics: s.b.Bus().Topics(), Bus: s.b.Bus().Totals(), Degrade: "SOLO"}
 	}
-	d := Dashboard{TimeMS: time.Now().UnixMilli(), Node: st.Node, Alive: 1, Degrade: st.Degrade,
+	d := Dashboard{TimeMS: time.Now().UnixMilli(), Node: st.Node, Alive: 1, Degrade: st.Degrade, DegradeMembers: node.Level(1),
 		Modules: localModules(st.Modules), Topics: st.Topics, Bus: st.Bus, Members: []DashMember{}}
 	if d.Topics == nil {
 		d.Topics = []bus.TopicStatus{}
@@ -155,6 +167,7 @@ func (s *server) snapshot() Dashboard {
 		return d
 	}
 	d.Cluster, d.Alive, d.Leader, d.Term, d.Quorum = true, ci.Alive, ci.Leader, ci.Consensus.Term, ci.Consensus.HasQuorum
+	d.DegradeMembers = node.Level(ci.Alive)
 	role := map[string]string{}
 	for _, sv := range ci.Consensus.Servers {
 		role[sv.ID] = "non-voter"
@@ -181,7 +194,7 @@ func (s *server) snapshot() Dashboard {
 		d.Members = append(d.Members, self)
 	}
 	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].ID < d.Members[j].ID })
-	d.FS = s.fsUsage.get(s.b)
+	d.FS = s.fsUsage.get(s.b, d.Alive)
 	return d
 }
 
