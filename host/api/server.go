@@ -49,16 +49,23 @@ type Backend interface {
 	History(name string) (*manifest.Module, error)
 	Token() (string, error)
 	ClusterInfo() *node.ClusterStatus
+	ClusterManifest() *manifest.State // nil when the node runs alone
 	FS() (*pfshost.Service, error)
 }
 
 // MaxModuleSize bounds an uploaded module.
 const MaxModuleSize = 256 << 20
 
-// Handler returns the API's HTTP handler.
+// Handler returns the API's HTTP handler. Over TCP it refuses requests a
+// browser makes on behalf of another site (see [localOnly]).
 func Handler(b Backend) http.Handler {
-	s := &server{b}
+	s := &server{b: b}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("GET /dashboard", s.dashboard)
+	mux.HandleFunc("GET /v1/dashboard", s.dashboardJSON)
+	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /v1/version", s.version)
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/modules", s.modules)
@@ -83,10 +90,13 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("GET /v1/fs/stat", s.fsStat)
 	mux.HandleFunc("POST /v1/fs/repair", s.fsRepair)
 	mux.HandleFunc("POST /v1/fs/gc", s.fsGC)
-	return mux
+	return localOnly(mux)
 }
 
-type server struct{ b Backend }
+type server struct {
+	b       Backend
+	fsUsage fsCache
+}
 
 // Error is the body of every failed request.
 type Error struct {

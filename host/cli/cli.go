@@ -213,7 +213,14 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 		l.Close()
 		return err
 	}
-	srv := &http.Server{Handler: api.Handler(n), ReadHeaderTimeout: 10 * time.Second}
+	// Shutdown cancels every request's context: the long-lived streams
+	// (subscribe, events) end instead of holding it up; other requests in
+	// flight see the node stopping.
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	srv := &http.Server{Handler: api.Handler(n), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return streams }}
+	srv.RegisterOnShutdown(endStreams)
 	go srv.Serve(l)
 	log.Info("node running", "id", n.ID(), "data", *data, "api", l.Addr().String(), "modules", len(n.Actors().Actors()))
 	<-ctx.Done()

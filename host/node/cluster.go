@@ -462,6 +462,16 @@ func (n *Node) awaitLocal(ctx context.Context, c *cluster.Cluster, ok func(*mani
 	}
 }
 
+// ClusterManifest is this node's copy of the cluster manifest (nil when
+// the node runs alone): a copy, safe to keep.
+func (n *Node) ClusterManifest() *manifest.State {
+	c, err := n.cluster()
+	if err != nil {
+		return nil
+	}
+	return c.Manifest()
+}
+
 // History returns a module's manifest entry with its history.
 func (n *Node) History(name string) (*manifest.Module, error) {
 	c, err := n.cluster()
