@@ -78,6 +78,24 @@ func pfsGetNS(t *testing.T, n *testenv.Node, ns, name string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// waitPFS waits until node n's p-fs reaches want nodes' block stores.
+func waitPFS(t *testing.T, n *testenv.Node, want int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st, err := n.Client().FSStat(ctx, nil)
+		cancel()
+		if err == nil && len(st.Nodes) == want && len(st.NodeErrors) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("p-fs does not reach %d nodes: %+v %v", want, st, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // fileStat is the redundancy of a name as node n reports it.
 func fileStat(t *testing.T, n *testenv.Node, name string) *api.FSFileStat {
 	t.Helper()
@@ -99,8 +117,13 @@ func TestPFSFiveNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts pkhost processes")
 	}
-	t.Setenv("PKHOST_PFS_REPAIR_EVERY", "2s")
+	// No automatic repair at first: the shards lost with the dead nodes
+	// must stay lost until the test brings nodes back (a repair on the
+	// survivors would re-spread them and a third death would then lose
+	// nothing).
+	t.Setenv("PKHOST_PFS_REPAIR_EVERY", "off")
 	nodes := startCluster(t, 5)
+	waitPFS(t, nodes[0], 5)
 	type file struct {
 		name, path, sum string
 		size            int64
@@ -137,8 +160,13 @@ func TestPFSFiveNodes(t *testing.T) {
 	}
 	checkAll(nodes[1], "all alive")
 	for _, f := range files {
-		if st := fileStat(t, nodes[1], f.name); st.Good != st.Expected || !st.Readable {
+		st := fileStat(t, nodes[1], f.name)
+		if st.Good != st.Expected || !st.Readable {
 			t.Fatalf("%s after put: %+v", f.name, st)
+		}
+		// RS(3,2): five shards per chunk, one on each node.
+		if f.size >= 1<<20 && (st.Expected != 5*st.Chunks || len(st.Holders) != 5) {
+			t.Fatalf("%s is not striped RS(3,2) over five nodes: %+v", f.name, st)
 		}
 	}
 
@@ -169,15 +197,22 @@ func TestPFSFiveNodes(t *testing.T) {
 	}
 	t.Logf("three nodes dead: %d of %d files unreadable, each with a clear error", failed, len(files))
 
-	// They come back; one of them with an empty disk (its blocks are
-	// gone). Repair restores every block.
+	// They come back, one of them with an empty disk (its blocks are
+	// gone); these three repair by themselves (every 2 s, after reads
+	// that find damage, after membership changes), and a full repair on
+	// a survivor restores every block.
 	if err := os.RemoveAll(filepath.Join(dirs[1], "pfs")); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("PKHOST_PFS_REPAIR_EVERY", "2s")
 	nodes[2] = testenv.StartOn(t, dir2)
 	nodes[3] = testenv.StartOn(t, dirs[0])
 	nodes[4] = testenv.StartOn(t, dirs[1])
 	waitCluster(t, nodes, 5, 90*time.Second)
+	waitPFS(t, nodes[0], 5)
+	if out := nodes[0].MustCLI("fs", "repair"); !strings.Contains(out, " 0 failed") {
+		t.Fatalf("fs repair: %s", out)
+	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for _, f := range files {
 		for {
@@ -194,15 +229,15 @@ func TestPFSFiveNodes(t *testing.T) {
 	checkAll(nodes[4], "after repair")
 
 	// Corrupt a shard on disk: the read still returns the right bytes, and
-	// the block is rewritten.
-	victim, want := largestBlock(t, nodes[1].Data)
+	// the block is rewritten (by the node that found it).
+	victim, want := largestBlock(t, nodes[2].Data)
 	b, _ := os.ReadFile(victim)
 	os.Chmod(victim, 0o600)
 	b[len(b)/2] ^= 0xff
 	if err := os.WriteFile(victim, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	checkAll(nodes[1], "a corrupt shard on the reading node")
+	checkAll(nodes[2], "a corrupt shard on the reading node")
 	for {
 		b, err := os.ReadFile(victim)
 		if err == nil {

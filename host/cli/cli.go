@@ -195,7 +195,11 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	cfg := node.Config{DataDir: *data, Logger: log, Interpreter: *interp,
 		CompileCacheDir: os.Getenv("PKHOST_COMPILE_CACHE"), Token: *token,
 		FastCluster: os.Getenv("PKHOST_FAST_CLUSTER") != "", JoinTimeout: *joinTimeout}
-	if d, err := time.ParseDuration(os.Getenv("PKHOST_PFS_REPAIR_EVERY")); err == nil {
+	// PKHOST_PFS_REPAIR_EVERY: the period of p-fs's background repair
+	// (tests), or "off".
+	if v := os.Getenv("PKHOST_PFS_REPAIR_EVERY"); v == "off" {
+		cfg.PFSRepairEvery = -1
+	} else if d, err := time.ParseDuration(v); err == nil {
 		cfg.PFSRepairEvery = d
 	}
 	if *listen != "off" {

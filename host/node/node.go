@@ -58,7 +58,7 @@ type Config struct {
 	// FastCluster shortens membership and raft timeouts (tests).
 	FastCluster bool
 	// PFSRepairEvery is the period of p-fs's background scrub and repair
-	// (0: one minute).
+	// (0: one minute; negative: no automatic repair).
 	PFSRepairEvery time.Duration
 	// JoinTimeout bounds joining (default 1 minute).
 	JoinTimeout time.Duration

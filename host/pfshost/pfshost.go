@@ -39,7 +39,10 @@ type Config struct {
 	Dir     string
 	Cluster *cluster.Cluster
 	Log     *slog.Logger
-	// RepairEvery is the period of the background scrub and repair
+	// RepairEvery is the period of the background scrub and repair; a
+	// negative value turns automatic repair off (periodic, after reads that
+	// found damage, after membership changes), for tests that need damage
+	// to stay until they repair explicitly.
 	// (default 1 minute).
 	RepairEvery time.Duration
 	// Grace protects unreferenced blocks from GC (default 1 hour; see
@@ -93,7 +96,7 @@ func Open(cfg Config) (*Service, error) {
 		blocknet.Serve(context.Background(), conn, s.local, s.log)
 	})
 	s.vol, err = vol.Open(vol.Config{Cluster: (*clusterView)(s), Names: (*gossipNames)(s),
-		RepairEvery: cfg.RepairEvery, Grace: cfg.Grace, Log: cfg.Log})
+		RepairEvery: max(cfg.RepairEvery, 0), Grace: cfg.Grace, Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +130,9 @@ func (s *Service) collect() {
 		case <-s.stop:
 			return
 		case <-s.kick:
-			repairAt = time.After(settle)
+			if s.cfg.RepairEvery > 0 {
+				repairAt = time.After(settle)
+			}
 			continue
 		case <-repairAt:
 			repairAt = nil
