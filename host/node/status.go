@@ -10,6 +10,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/actor"
 	"github.com/p-kernel/p-kernel/host/bus"
 	"github.com/p-kernel/p-kernel/host/member"
+	"github.com/p-kernel/p-kernel/host/runtime"
 )
 
 // Status is the document behind `pkhost status --json` and node_status.
@@ -51,10 +52,7 @@ func (n *Node) Status() Status {
 	for _, m := range mods {
 		guest += m.MemoryBytes
 	}
-	engine := "compiler"
-	if n.cfg.Interpreter || (goruntime.GOARCH != "amd64" && goruntime.GOARCH != "arm64") {
-		engine = "interpreter"
-	}
+	engine := runtime.Engine(n.cfg.Interpreter)
 	st := Status{
 		Node: NodeInfo{
 			ID: n.id, Version: Version, ABI: fmt.Sprintf("%d.%d", abi.Major, abi.Minor), DataDir: n.cfg.DataDir,
