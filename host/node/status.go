@@ -25,6 +25,8 @@ type Status struct {
 	Modules []actor.Status    `json:"modules"`
 	Topics  []bus.TopicStatus `json:"topics"`
 	Bus     bus.Totals        `json:"bus"`
+	// Power is the power state and the charging policy (power.go).
+	Power PowerStatus `json:"power"`
 }
 
 // NodeInfo describes the node itself.
@@ -65,6 +67,7 @@ func (n *Node) Status() Status {
 		Bus:     n.bus.Totals(),
 		Members: []member.Member{},
 		Degrade: "SOLO",
+		Power:   n.Power(),
 	}
 	if ci := n.ClusterInfo(); ci != nil {
 		st.Cluster, st.Leader, st.Members, st.Degrade = ci, ci.Leader, ci.Members, ci.Degrade
