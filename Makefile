@@ -7,7 +7,7 @@ MODULES  := $(notdir $(wildcard modules/*))
 EMBEDDED := $(MODULES:%=host/embed/wasm/%.wasm)
 WASIP1   := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
 
-.PHONY: all run test modules build vet guest-vet fmt-check clean bench
+.PHONY: all run test modules build release vet guest-vet fmt-check clean bench
 
 all: build
 
@@ -19,6 +19,23 @@ modules: $(EMBEDDED)
 
 build: modules
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./host/cmd/pkhost
+
+# Static pkhost binaries for every platform a node runs on, with checksums:
+# dist/pkhost-VERSION-OS-ARCH[.exe] and dist/SHA256SUMS. android/arm64 is the
+# phone build (Termux; see README). CGO is off: one self-contained file each.
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 android/arm64
+DIST      := dist
+SHA256    := $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
+
+release: modules
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		out=$(DIST)/pkhost-$(VERSION)-$$os-$$arch$$ext; echo "  $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $$out ./host/cmd/pkhost; \
+	done
+	cd $(DIST) && $(SHA256) pkhost-* > SHA256SUMS
+	@ls -l $(DIST)
 
 # Start a node on the default data directory (Ctrl-C stops it cleanly).
 run: build
@@ -46,6 +63,6 @@ bench: modules
 	./bench/run.sh
 
 clean:
-	rm -rf bin $(EMBEDDED)
+	rm -rf bin $(DIST) $(EMBEDDED)
 
 FORCE:

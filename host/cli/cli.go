@@ -167,6 +167,7 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	fs, data := flags("run", io)
 	addr := fs.String("api", "", "control API address: empty = unix socket in the data directory, or a loopback HOST:PORT")
 	interp := fs.Bool("interpreter", false, "use wazero's interpreter instead of its compiler")
+	charging := fs.Bool("only-while-charging", false, "take guarded modules only while on external power (phones, laptops)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	listen := fs.String("listen", DefaultListen, `UDP address of the cluster mesh ("off": run alone)`)
 	join := fs.String("join", "", "seed address(es) of a cluster to join, comma-separated")
@@ -205,6 +206,7 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	if *listen != "off" {
 		cfg.Listen = *listen
 	}
+	powerConfig(&cfg, *charging)
 	if f := os.Getenv("PKHOST_FAULT_FILE"); f != "" {
 		log.Warn("fault injection on: mesh traffic to and from the addresses listed in the file is dropped", "file", f)
 		cfg.Filter = faultFilter(f)
@@ -304,7 +306,9 @@ func cmdStatus(ctx context.Context, args []string, io IO) error {
 	}
 	fmt.Fprintf(io.Out, "node %s  pkhost %s  ABI v%s  %s  up %s\n", st.Node.ID, st.Node.Version, st.Node.ABI, st.Node.Platform,
 		(time.Duration(st.Node.UptimeSec) * time.Second).String())
-	fmt.Fprintf(io.Out, "data %s  engine %s  heap %s  guests %s\n\n", st.Node.DataDir, st.Node.Engine, size(st.Node.HeapBytes), size(st.Node.GuestBytes))
+	fmt.Fprintf(io.Out, "data %s  engine %s  heap %s  guests %s\n", st.Node.DataDir, st.Node.Engine, size(st.Node.HeapBytes), size(st.Node.GuestBytes))
+	printPower(io.Out, st.Power)
+	fmt.Fprintln(io.Out)
 	if st.Cluster != nil {
 		ci := st.Cluster
 		fmt.Fprintf(io.Out, "cluster: leader %s  term %d  voters %d  members %d alive of %d  degrade %s  mesh %s\n\n",

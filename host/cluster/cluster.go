@@ -69,7 +69,8 @@ type Cluster struct {
 	cid         string
 	relayed     atomic.Int64
 	reformAfter time.Duration
-	lastMeta    member.Meta // watch goroutine only
+	lastMeta    member.Meta              // watch goroutine only
+	roles       atomic.Pointer[[]string] // SetRoles; nil: cfg.Meta.Roles
 
 	mu            sync.Mutex
 	known         map[string]string // every member ever seen: id -> address

@@ -88,13 +88,25 @@ func (c *Cluster) watch() {
 	}
 }
 
-// publishMeta gossips the consensus id and log freshness when they change.
+// SetRoles replaces the roles this node advertises in its membership
+// metadata; the watch loop gossips them within half a second.
+func (c *Cluster) SetRoles(roles []string) {
+	r := slices.Clone(roles)
+	c.roles.Store(&r)
+}
+
+// publishMeta gossips the consensus id, log freshness and roles when they
+// change.
 func (c *Cluster) publishMeta() {
 	term, index := c.cons.LastLog()
 	m := c.cfg.Meta
+	if r := c.roles.Load(); r != nil {
+		m.Roles = *r
+	}
 	id, _ := c.cons.Leader()
 	m.CID, m.Term, m.Index, m.Leader = c.cid, term, index, id != ""
-	if m.CID != c.lastMeta.CID || m.Term != c.lastMeta.Term || m.Index != c.lastMeta.Index || m.Leader != c.lastMeta.Leader {
+	if m.CID != c.lastMeta.CID || m.Term != c.lastMeta.Term || m.Index != c.lastMeta.Index || m.Leader != c.lastMeta.Leader ||
+		!slices.Equal(m.Roles, c.lastMeta.Roles) {
 		c.lastMeta = m
 		c.members.SetMeta(m)
 	}

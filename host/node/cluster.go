@@ -61,7 +61,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 	n.bus.ClusterScope = true
 	c, err := cluster.Open(jctx, cluster.Config{
 		DataDir: filepath.Join(n.cfg.DataDir, "cluster"), Listen: n.cfg.Listen, Join: n.cfg.Join, Token: n.cfg.Token,
-		Identity: n.key, Meta: member.Meta{Version: Version}, Logger: n.log,
+		Identity: n.key, Meta: member.Meta{Version: Version, Roles: n.roles()}, Logger: n.log,
 		Fetch:   func(hash string) ([]byte, error) { return n.store.Get(store.NSModules, []byte(hash)) },
 		Applied: func(uint64, manifest.Command, error) { cs.poke() },
 		MembersChanged: func() {
@@ -419,7 +419,8 @@ func (n *Node) Deploy(ctx context.Context, spec actor.Manifest, wasm []byte, opt
 	return res, nil
 }
 
-// pick chooses k live nodes (this one first), by id order after it.
+// pick chooses k live nodes (this one first), by id order after it;
+// resting nodes last.
 func (n *Node) pick(c *cluster.Cluster, k int) []string {
 	var ids []string
 	for id := range c.Alive() {
@@ -428,7 +429,7 @@ func (n *Node) pick(c *cluster.Cluster, k int) []string {
 		}
 	}
 	sort.Strings(ids)
-	ids = append([]string{n.id}, ids...)
+	ids = awakeFirst(append([]string{n.id}, ids...), n.restingNodes(c))
 	if k > len(ids) {
 		k = len(ids)
 	}
@@ -544,7 +545,8 @@ func (n *Node) loadFrom(ctx context.Context, spec actor.Manifest, wasm, snap []b
 }
 
 // tendPlacement (leader only) keeps every guarded module on its number of
-// live nodes: dead nodes are replaced by live ones, in id order.
+// live nodes: dead nodes are replaced by live ones, in id order, and
+// resting nodes by awake ones (placeGuarded).
 func (n *Node) tendPlacement(ctx context.Context, cs *clusterState, st *manifest.State) {
 	alive := cs.c.Alive()
 	var live []string
@@ -552,26 +554,14 @@ func (n *Node) tendPlacement(ctx context.Context, cs *clusterState, st *manifest
 		live = append(live, id)
 	}
 	sort.Strings(live)
+	resting := n.restingNodes(cs.c)
 	for _, name := range st.Names() {
 		m := st.Modules[name]
 		if m.Removed || m.Placement.Mode != "guarded" {
 			continue
 		}
-		var keep []string
-		for _, id := range m.Placement.Nodes {
-			if alive[id] {
-				keep = append(keep, id)
-			}
-		}
-		for _, id := range live {
-			if len(keep) >= m.Placement.Replicas {
-				break
-			}
-			if !slices.Contains(keep, id) {
-				keep = append(keep, id)
-			}
-		}
-		if slices.Equal(keep, m.Placement.Nodes) || len(keep) == 0 {
+		keep := placeGuarded(m.Placement.Nodes, live, resting, m.Placement.Replicas)
+		if sameNodes(keep, m.Placement.Nodes) || len(keep) == 0 {
 			continue
 		}
 		p := m.Placement

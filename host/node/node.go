@@ -65,6 +65,14 @@ type Config struct {
 	// Filter, if set, drops mesh traffic to and from addresses (fault
 	// injection for tests; see cli's PKHOST_FAULT_FILE).
 	Filter func(net.Addr) bool
+
+	// OnlyWhileCharging rests the node while it is not on external power
+	// (see power.go). PowerSupplyDir is the sysfs power-supply class
+	// (default /sys/class/power_supply; tests fake it) and PowerEvery how
+	// often it is read (default 30 s).
+	OnlyWhileCharging bool
+	PowerSupplyDir    string
+	PowerEvery        time.Duration
 }
 
 // Node is one running pkhost.
@@ -75,6 +83,7 @@ type Node struct {
 	shared     *pfshost.SharedFS // /shared of modules granted fs
 	key        ed25519.PrivateKey
 	cl         *clusterState
+	pw         *powerWatch
 	id         string
 	log        *slog.Logger
 	start      time.Time
@@ -133,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.sys = actor.New(acfg)
 	n.publishNode()
+	n.startPower()
 	n.restoreModules(ctx)
 	if !cfg.NoEmbedded {
 		n.loadEmbedded(ctx)
@@ -161,6 +171,7 @@ func (n *Node) DataDir() string { return n.cfg.DataDir }
 // Close stops every module (their final snapshots are saved) and closes the
 // runtime and the store.
 func (n *Node) Close(ctx context.Context) error {
+	n.stopPower()
 	n.stopCluster()
 	n.sys.Close(ctx)
 	err := n.rt.Close(ctx)

@@ -10,6 +10,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/actor"
 	"github.com/p-kernel/p-kernel/host/bus"
 	"github.com/p-kernel/p-kernel/host/member"
+	"github.com/p-kernel/p-kernel/host/runtime"
 )
 
 // Status is the document behind `pkhost status --json` and node_status.
@@ -24,6 +25,8 @@ type Status struct {
 	Modules []actor.Status    `json:"modules"`
 	Topics  []bus.TopicStatus `json:"topics"`
 	Bus     bus.Totals        `json:"bus"`
+	// Power is the power state and the charging policy (power.go).
+	Power PowerStatus `json:"power"`
 }
 
 // NodeInfo describes the node itself.
@@ -51,10 +54,7 @@ func (n *Node) Status() Status {
 	for _, m := range mods {
 		guest += m.MemoryBytes
 	}
-	engine := "compiler"
-	if n.cfg.Interpreter || (goruntime.GOARCH != "amd64" && goruntime.GOARCH != "arm64") {
-		engine = "interpreter"
-	}
+	engine := runtime.Engine(n.cfg.Interpreter)
 	st := Status{
 		Node: NodeInfo{
 			ID: n.id, Version: Version, ABI: fmt.Sprintf("%d.%d", abi.Major, abi.Minor), DataDir: n.cfg.DataDir,
@@ -67,6 +67,7 @@ func (n *Node) Status() Status {
 		Bus:     n.bus.Totals(),
 		Members: []member.Member{},
 		Degrade: "SOLO",
+		Power:   n.Power(),
 	}
 	if ci := n.ClusterInfo(); ci != nil {
 		st.Cluster, st.Leader, st.Members, st.Degrade = ci, ci.Leader, ci.Members, ci.Degrade
