@@ -312,8 +312,13 @@ func mountData(log *slog.Logger, cfg Config) string {
 	os.MkdirAll(DataMount, 0o755)
 	data := filepath.Join(DataMount, "pkhost")
 	dev, fstype := cfg.DataDev, ""
-	// Disks may show up a little after the kernel starts init.
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	// Disks may show up a little after the kernel starts init: wait for a
+	// named device, and a little for a labelled one.
+	wait := 500 * time.Millisecond
+	if cfg.DataDev != "" {
+		wait = 5 * time.Second
+	}
+	for deadline := time.Now().Add(wait); ; time.Sleep(100 * time.Millisecond) {
 		if dev == "" {
 			dev, fstype = FindDataPartition("/sys/class/block", "/dev")
 		} else if fstype == "" {
