@@ -10,7 +10,7 @@ import (
 //
 //	pk.ip=IFACE:ADDR/PREFIX[:GATEWAY]   a static address (repeatable); other interfaces use DHCP
 //	pk.ip=off                           no DHCP on interfaces without a static address
-//	pk.listen=HOST:PORT                 the mesh address (default 0.0.0.0:7370; off = alone)
+//	pk.listen=HOST:PORT                 the mesh address (default: the first address configured, port 7370; off = alone)
 //	pk.join=HOST:PORT[,HOST:PORT]       seeds of a cluster to join
 //	pk.token=T                          the cluster's join token (or the secret of a first node)
 //	pk.data=DEVICE                      the persistent data partition (default: the one labelled pkdata)
@@ -68,7 +68,7 @@ func SplitCmdline(s string) []string {
 // ParseCmdline reads the pk.* parameters of a kernel command line; other
 // words are ignored.
 func ParseCmdline(s string) (Config, error) {
-	c := Config{Listen: "0.0.0.0:7370", OnExit: "reboot", LogLevel: "info"}
+	c := Config{OnExit: "reboot", LogLevel: "info"}
 	for _, w := range SplitCmdline(s) {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok || !strings.HasPrefix(k, "pk.") {
@@ -137,10 +137,17 @@ func parseStatic(v string) (Static, error) {
 	return st, nil
 }
 
+// DefaultPort is the mesh port of a booted node.
+const DefaultPort = 7370
+
 // RunArgs is the `pkhost run` command line for this configuration and data
 // directory.
 func (c Config) RunArgs(data string) []string {
-	args := []string{"run", "--data", data, "--listen", c.Listen, "--log-level", c.LogLevel}
+	listen := c.Listen
+	if listen == "" {
+		listen = "0.0.0.0:7370"
+	}
+	args := []string{"run", "--data", data, "--listen", listen, "--log-level", c.LogLevel}
 	if len(c.Join) > 0 {
 		args = append(args, "--join", strings.Join(c.Join, ","))
 	}

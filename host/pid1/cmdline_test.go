@@ -33,7 +33,7 @@ func TestParseCmdline(t *testing.T) {
 			{Iface: "eth0", Prefix: netip.MustParsePrefix("10.99.0.2/24")},
 			{Iface: "eth1", Prefix: netip.MustParsePrefix("10.0.2.15/24"), Gateway: netip.MustParseAddr("10.0.2.2")},
 		},
-		Listen: "0.0.0.0:7370", Join: []string{"10.99.0.1:7370"}, Token: "pk1-abc", DataDev: "/dev/vda1",
+		Join: []string{"10.99.0.1:7370"}, Token: "pk1-abc", DataDev: "/dev/vda1",
 		Shell: true, OnExit: "poweroff", LogLevel: "info", Slot: "b",
 	}
 	if !reflect.DeepEqual(c, want) {

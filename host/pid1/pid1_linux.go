@@ -70,7 +70,12 @@ func boot(log *slog.Logger, run Runner) string {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	setupNetwork(ctx, log, cfg)
+	addr := setupNetwork(ctx, log, cfg)
+	if cfg.Listen == "" && addr.IsValid() {
+		// The mesh advertises the address it listens on: a concrete one,
+		// not 0.0.0.0, so that peers can reach this node.
+		cfg.Listen = netip.AddrPortFrom(addr, DefaultPort).String()
+	}
 
 	data := mountData(log, cfg)
 	log.Info("pid1: starting the node", "since_boot", time.Since(start).Round(time.Millisecond))
@@ -185,8 +190,9 @@ func loadModules(log *slog.Logger, dir string) {
 
 // setupNetwork brings up lo, configures the static addresses and starts DHCP
 // on the other ethernet interfaces. It waits up to 10 s for interfaces to
-// appear (drivers probe asynchronously) and for a first lease.
-func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) {
+// appear (drivers probe asynchronously) and up to 20 s for a first lease. It
+// returns the first address configured (static ones first), if any.
+func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) netip.Addr {
 	if lo, err := netlink.LinkByName("lo"); err == nil {
 		netlink.LinkSetUp(lo)
 	}
@@ -209,9 +215,23 @@ func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) {
 	}
 	if len(links) == 0 {
 		log.Warn("pid1: no network interface: the node runs alone")
-		return
+		return netip.Addr{}
 	}
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first netip.Addr
+	)
+	note := func(a netip.Addr) {
+		mu.Lock()
+		if !first.IsValid() {
+			first = a
+		}
+		mu.Unlock()
+	}
+	for _, s := range cfg.Static {
+		note(s.Prefix.Addr())
+	}
 	for _, l := range links {
 		name := l.Attrs().Name
 		if err := netlink.LinkSetUp(l); err != nil {
@@ -253,6 +273,7 @@ func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) {
 						log.Error("pid1: DHCP address", "iface", name, "err", err)
 					}
 				}
+				note(lease.Addr.Addr())
 				log.Info("pid1: network up (DHCP)", "iface", name, "addr", lease.Addr, "gateway", lease.Router, "server", lease.Server, "lease", lease.Expires)
 				last = lease
 				if first {
@@ -273,6 +294,9 @@ func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) {
 	case <-time.After(20 * time.Second):
 		log.Warn("pid1: DHCP still running after 20s; starting the node anyway")
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	return first
 }
 
 // ethernet lists the non-loopback links.
