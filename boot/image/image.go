@@ -41,6 +41,7 @@ type Image struct {
 	Initramfs string // path of initramfs.gz
 	Cmdline   string // the kernel command line
 	KernelPkg string // module@version the kernel came from
+	KernelDir string // the kernel package's directory (device trees, overlays)
 	Pkhost    string // the pkhost binary put in as /init
 }
 
@@ -95,6 +96,7 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 		return nil, err
 	}
 	img.KernelPkg = k.Module + "@" + k.Version
+	img.KernelDir = k.Dir
 	o.logf("kernel %s", img.KernelPkg)
 	img.Kernel = filepath.Join(o.Out, "vmlinuz")
 	if err := copyFile(k.Image, img.Kernel); err != nil {
@@ -111,7 +113,13 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if err := writeInitramfs(img.Initramfs, img.Pkhost, k, o.Extra); err != nil {
 		return nil, err
 	}
-	img.Cmdline = strings.TrimSpace("console=" + k.Console + " panic=10 oops=panic " + o.Cmdline)
+	console := "console=" + k.Console
+	if o.Arch == "rpi" {
+		// The screen, then the serial port on GPIO 14/15: the last console
+		// is /dev/console, where pkhost logs.
+		console = "console=tty1 console=" + k.Console + ",115200"
+	}
+	img.Cmdline = strings.TrimSpace(console + " panic=10 oops=panic " + o.Cmdline)
 	if err := os.WriteFile(filepath.Join(o.Out, "cmdline.txt"), []byte(img.Cmdline+"\n"), 0o644); err != nil {
 		return nil, err
 	}
