@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Config is what the kernel command line tells PID 1. Parameters:
@@ -17,6 +18,7 @@ import (
 //	pk.shell=1                          read pkhost commands from the console (tests, debugging)
 //	pk.onexit=poweroff|reboot           what to do when the node stops by itself (default reboot)
 //	pk.loglevel=debug|info|warn|error
+//	pk.try=ID, pk.image=ID, pk.health=D set by a self-update (see BootState)
 type Config struct {
 	Static   []Static
 	NoDHCP   bool
@@ -27,7 +29,9 @@ type Config struct {
 	Shell    bool
 	OnExit   string
 	LogLevel string
-	Slot     string // pk.slot=a|b: the image slot this kernel was booted from (see [Slots])
+	Try      string        // pk.try=ID: this boot is the trial of image ID (see update.go)
+	Image    string        // pk.image=ID: this boot chain-loaded the committed image ID
+	Health   time.Duration // pk.health=D: the health window of a trial
 }
 
 // Static is one static address.
@@ -68,7 +72,7 @@ func SplitCmdline(s string) []string {
 // ParseCmdline reads the pk.* parameters of a kernel command line; other
 // words are ignored.
 func ParseCmdline(s string) (Config, error) {
-	c := Config{OnExit: "reboot", LogLevel: "info"}
+	c := Config{OnExit: "reboot", LogLevel: "info", Health: DefaultHealthWindow}
 	for _, w := range SplitCmdline(s) {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok || !strings.HasPrefix(k, "pk.") {
@@ -110,8 +114,16 @@ func ParseCmdline(s string) (Config, error) {
 			c.OnExit = v
 		case "pk.loglevel":
 			c.LogLevel = v
-		case "pk.slot":
-			c.Slot = v
+		case "pk.try":
+			c.Try = v
+		case "pk.image":
+			c.Image = v
+		case "pk.health":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return c, fmt.Errorf("pk.health=%q: want a duration like 90s", v)
+			}
+			c.Health = d
 		}
 	}
 	return c, nil

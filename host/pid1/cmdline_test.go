@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestSplitCmdline(t *testing.T) {
@@ -24,7 +25,7 @@ func TestSplitCmdline(t *testing.T) {
 }
 
 func TestParseCmdline(t *testing.T) {
-	c, err := ParseCmdline(`console=ttyS0 pk.ip=eth0:10.99.0.2/24 pk.ip=eth1:10.0.2.15/24:10.0.2.2 pk.join=10.99.0.1:7370 pk.token=pk1-abc pk.shell=1 pk.onexit=poweroff pk.data=/dev/vda1 pk.slot=b`)
+	c, err := ParseCmdline(`console=ttyS0 pk.ip=eth0:10.99.0.2/24 pk.ip=eth1:10.0.2.15/24:10.0.2.2 pk.join=10.99.0.1:7370 pk.token=pk1-abc pk.shell=1 pk.onexit=poweroff pk.data=/dev/vda1 pk.try=abc pk.health=90s`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestParseCmdline(t *testing.T) {
 			{Iface: "eth1", Prefix: netip.MustParsePrefix("10.0.2.15/24"), Gateway: netip.MustParseAddr("10.0.2.2")},
 		},
 		Join: []string{"10.99.0.1:7370"}, Token: "pk1-abc", DataDev: "/dev/vda1",
-		Shell: true, OnExit: "poweroff", LogLevel: "info", Slot: "b",
+		Shell: true, OnExit: "poweroff", LogLevel: "info", Try: "abc", Health: 90 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)

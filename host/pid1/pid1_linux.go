@@ -38,8 +38,11 @@ func Main(run Runner) {
 	unix.Unmount(DataMount, 0)
 	unix.Sync()
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
-	if code == "reboot" {
+	switch code {
+	case "reboot":
 		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	case "kexec":
+		cmd = unix.LINUX_REBOOT_CMD_KEXEC
 	}
 	if err := unix.Reboot(cmd); err != nil {
 		log.Error("pid1: reboot(2) failed", "err", err)
@@ -77,8 +80,17 @@ func boot(log *slog.Logger, run Runner) string {
 		cfg.Listen = netip.AddrPortFrom(addr, DefaultPort).String()
 	}
 
-	data := mountData(log, cfg)
-	log.Info("pid1: starting the node", "since_boot", time.Since(start).Round(time.Millisecond))
+	data, persistent := mountData(log, cfg)
+	u := &updater{log: log, persistent: persistent, running: cfg.Try + cfg.Image, trial: cfg.Try != "", window: cfg.Health, raw: string(raw)}
+	if id := u.atBoot(); id != "" {
+		if err := prepareKexec(id, "pk.image", string(raw)); err != nil {
+			log.Error("pid1: cannot chain-load the committed image: running the base image", "image", id, "err", err)
+		} else {
+			log.Info("pid1: chain-loading the committed image", "image", id)
+			return "kexec"
+		}
+	}
+	log.Info("pid1: starting the node", "since_boot", time.Since(start).Round(time.Millisecond), "image", orBase(u.running))
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGUSR1, unix.SIGUSR2)
@@ -86,25 +98,47 @@ func boot(log *slog.Logger, run Runner) string {
 	defer stopRun()
 	done := make(chan int, 1)
 	go func() { done <- run(runCtx, cfg.RunArgs(data), nil, os.Stdout, os.Stderr) }()
-	go awaitReady(runCtx, log, data)
+	healthy := make(chan struct{})
+	go func() {
+		if awaitReady(runCtx, log, data) {
+			close(healthy)
+		}
+	}()
+	var window <-chan time.Time
+	if u.trial {
+		log.Info("pid1: trial of a new image: it must report healthy in time or the machine falls back", "image", u.running, "window", u.window)
+		window = time.After(u.window)
+	}
 
 	then := make(chan string, 1)
 	if cfg.Shell {
-		go shell(runCtx, log, run, data, os.Stdin, os.Stdout, then)
+		go shell(runCtx, log, run, data, os.Stdin, os.Stdout, then, u)
 	}
 	var end string
-	select {
-	case s := <-sig:
-		end = "poweroff"
-		if s == unix.SIGINT || s == unix.SIGUSR2 { // Ctrl-Alt-Del, busybox's reboot signal
+	for end == "" {
+		select {
+		case s := <-sig:
+			end = "poweroff"
+			if s == unix.SIGINT || s == unix.SIGUSR2 { // Ctrl-Alt-Del, busybox's reboot signal
+				end = "reboot"
+			}
+			log.Info("pid1: signal: stopping the node", "signal", s, "then", end)
+		case end = <-then:
+			log.Info("pid1: console: stopping the node", "then", end)
+		case <-healthy:
+			u.healthy()
+			healthy, window = nil, nil
+		case <-window:
+			log.Error("pid1: the new image did not report healthy within its window: rebooting into the previous one", "image", u.running, "window", u.window)
 			end = "reboot"
+		case c := <-done:
+			if u.trial && window != nil {
+				log.Error("pid1: the node of the new image stopped by itself during its trial: rebooting into the previous one", "code", c, "image", u.running)
+				return "reboot"
+			}
+			log.Error("pid1: the node stopped by itself", "code", c, "then", cfg.OnExit)
+			return cfg.OnExit
 		}
-		log.Info("pid1: signal: stopping the node", "signal", s, "then", end)
-	case end = <-then:
-		log.Info("pid1: console: stopping the node", "then", end)
-	case c := <-done:
-		log.Error("pid1: the node stopped by itself", "code", c, "then", cfg.OnExit)
-		return cfg.OnExit
 	}
 	stopRun()
 	select {
@@ -113,7 +147,21 @@ func boot(log *slog.Logger, run Runner) string {
 	case <-time.After(45 * time.Second):
 		log.Error("pid1: the node did not stop within 45s")
 	}
+	if end == "kexec" {
+		if err := prepareKexec(u.next, "pk.try", string(raw)); err != nil {
+			log.Error("pid1: loading the new image failed: rebooting", "image", u.next, "err", err)
+			return "reboot"
+		}
+		log.Info("pid1: starting the new image", "image", u.next, "health_window", u.window)
+	}
 	return end
+}
+
+func orBase(id string) string {
+	if id == "" {
+		return "base"
+	}
+	return id
 }
 
 func mountAll() error {
@@ -331,8 +379,9 @@ func configure(l netlink.Link, p netip.Prefix, gw netip.Addr) error {
 }
 
 // mountData mounts the persistent data partition on DataMount, or a tmpfs
-// when there is none, and returns the node's data directory.
-func mountData(log *slog.Logger, cfg Config) string {
+// when there is none, and returns the node's data directory and whether it
+// is persistent.
+func mountData(log *slog.Logger, cfg Config) (string, bool) {
 	os.MkdirAll(DataMount, 0o755)
 	data := filepath.Join(DataMount, "pkhost")
 	dev, fstype := cfg.DataDev, ""
@@ -359,7 +408,7 @@ func mountData(log *slog.Logger, cfg Config) string {
 		if err := unix.Mount(dev, DataMount, fstype, unix.MS_NOATIME, ""); err == nil {
 			log.Info("pid1: data on a persistent partition", "device", dev, "fs", fstype, "dir", data)
 			os.MkdirAll(data, 0o700)
-			return data
+			return data, true
 		} else {
 			log.Error("pid1: mounting the data partition", "device", dev, "fs", fstype, "err", err)
 		}
@@ -369,12 +418,12 @@ func mountData(log *slog.Logger, cfg Config) string {
 	unix.Mount("tmpfs", DataMount, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")
 	log.Warn("pid1: no persistent partition (ext4 labelled pkdata, or vfat PKDATA): the node's data is in RAM and is lost at power off", "dir", data)
 	os.MkdirAll(data, 0o700)
-	return data
+	return data, false
 }
 
 // awaitReady logs "pid1: ready" once the node answers on its control
-// socket, with its module count.
-func awaitReady(ctx context.Context, log *slog.Logger, data string) {
+// socket and all its modules run, and reports whether it got there.
+func awaitReady(ctx context.Context, log *slog.Logger, data string) bool {
 	for ctx.Err() == nil {
 		time.Sleep(200 * time.Millisecond)
 		c, err := api.Dial(data)
@@ -386,18 +435,28 @@ func awaitReady(ctx context.Context, log *slog.Logger, data string) {
 			continue
 		}
 		var names []string
+		all := true
 		for _, m := range mods {
 			names = append(names, m.Name+"="+m.State)
+			all = all && m.State == "running"
+		}
+		if !all {
+			continue
 		}
 		log.Info("pid1: ready", "modules", strings.Join(names, ","))
-		return
+		return true
 	}
+	return false
 }
 
 // shell reads pkhost commands from the console, one a line, and runs them
 // against the node (`module ls`, `nodes`, …); `poweroff` and `reboot` stop
 // the node and the machine.
-func shell(ctx context.Context, log *slog.Logger, run Runner, data string, in io.Reader, out io.Writer, then chan<- string) {
+//
+// Two more commands drive self-updates: `image publish KERNEL INITRAMFS
+// [CMDLINE]` stores an image in p-fs and prints its id; `update ID` fetches
+// image ID by hash and boots it on trial.
+func shell(ctx context.Context, log *slog.Logger, run Runner, data string, in io.Reader, out io.Writer, then chan<- string, u *updater) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		words := SplitCmdline(sc.Text())
@@ -408,9 +467,45 @@ func shell(ctx context.Context, log *slog.Logger, run Runner, data string, in io
 		case "poweroff", "reboot":
 			then <- words[0]
 			return
+		case "image":
+			if len(words) < 4 || words[1] != "publish" {
+				fmt.Fprintf(out, "pk$ %s: usage: image publish KERNEL INITRAMFS [CMDLINE]: exit 2\n", strings.Join(words, " "))
+				continue
+			}
+			id, err := publishImage(ctx, data, words[2], words[3], strings.Join(words[4:], " "))
+			if err != nil {
+				fmt.Fprintf(out, "image publish: %v\n", err)
+			} else {
+				fmt.Fprintf(out, "image %s\n", id)
+			}
+			fmt.Fprintf(out, "pk$ %s: exit %d\n", strings.Join(words, " "), exitCode(err))
+			continue
+		case "update":
+			if len(words) != 2 {
+				fmt.Fprintf(out, "pk$ %s: usage: update IMAGE_ID: exit 2\n", strings.Join(words, " "))
+				continue
+			}
+			err := u.begin(ctx, data, words[1], out)
+			if err != nil {
+				fmt.Fprintf(out, "update: %v\n", err)
+			}
+			fmt.Fprintf(out, "pk$ %s: exit %d\n", strings.Join(words, " "), exitCode(err))
+			if err == nil {
+				u.next = words[1]
+				then <- "kexec"
+				return
+			}
+			continue
 		}
 		args := append(append([]string(nil), words...), "--data", data)
 		code := run(ctx, args, strings.NewReader(""), out, out)
 		fmt.Fprintf(out, "pk$ %s: exit %d\n", strings.Join(words, " "), code)
 	}
+}
+
+func exitCode(err error) int {
+	if err != nil {
+		return 1
+	}
+	return 0
 }

@@ -148,5 +148,5 @@ type ImageManifest struct {
 	Arch      string `json:"arch"`
 	Kernel    string `json:"kernel"`    // p-fs content id of the kernel image
 	Initramfs string `json:"initramfs"` // p-fs content id of initramfs.gz
-	Cmdline   string `json:"cmdline"`   // kernel command line (pk.try and pk.image are added)
+	Cmdline   string `json:"cmdline"`   // kernel command line; empty or "+WORDS": the running one (plus WORDS); pk.try or pk.image is added
 }
