@@ -118,7 +118,24 @@ func Boot(t *testing.T, name string, img *image.Image, initrd, cmdline string, q
 			break
 		}
 	}
+	// -reboot: the machine restarts on reboot (QEMU's default) instead of
+	// exiting; the update test needs that.
+	if len(qemuArgs) > 0 && qemuArgs[0] == "-reboot" {
+		qemuArgs = qemuArgs[1:]
+		for i, a := range args {
+			if a == "-no-reboot" {
+				args = append(args[:i:i], args[i+1:]...)
+				break
+			}
+		}
+	}
 	args = append(args, qemuArgs...)
+	return start(t, name, args)
+}
+
+// start starts QEMU with args (args[0] is the binary).
+func start(t *testing.T, name string, args []string) *VM {
+	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
