@@ -137,7 +137,11 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 
 func fetchKernel(ctx context.Context, o *Options) (*kernel.Kernel, error) {
 	if o.Arch == "386" {
-		return kernel.FetchDebian(ctx, "686", filepath.Join(o.Out, ".debian"))
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		return kernel.FetchDebian(ctx, "686", filepath.Join(cache, "p-kernel", "debian"))
 	}
 	return kernel.Fetch(ctx, o.Arch)
 }

@@ -83,7 +83,7 @@ func boot(log *slog.Logger, run Runner) string {
 	data, persistent := mountData(log, cfg)
 	u := &updater{log: log, persistent: persistent, running: cfg.Try + cfg.Image, trial: cfg.Try != "", window: cfg.Health, raw: string(raw)}
 	if id := u.atBoot(); id != "" {
-		if err := prepareKexec(id, "pk.image", string(raw)); err != nil {
+		if err := prepareKexec(id, "pk.image", string(raw), u.window); err != nil {
 			log.Error("pid1: cannot chain-load the committed image: running the base image", "image", id, "err", err)
 		} else {
 			log.Info("pid1: chain-loading the committed image", "image", id)
@@ -148,7 +148,7 @@ func boot(log *slog.Logger, run Runner) string {
 		log.Error("pid1: the node did not stop within 45s")
 	}
 	if end == "kexec" {
-		if err := prepareKexec(u.next, "pk.try", string(raw)); err != nil {
+		if err := prepareKexec(u.next, "pk.try", string(raw), u.window); err != nil {
 			log.Error("pid1: loading the new image failed: rebooting", "image", u.next, "err", err)
 			return "reboot"
 		}

@@ -42,7 +42,7 @@ func baseCmdline(raw string) string {
 
 // prepareKexec loads image id (from imageDir) for kexec with the given mode
 // word (pk.try=ID or pk.image=ID).
-func prepareKexec(id, mode, raw string) error {
+func prepareKexec(id, mode, raw string, health time.Duration) error {
 	dir := imageDir(id)
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -57,6 +57,9 @@ func prepareKexec(id, mode, raw string) error {
 		cmdline = baseCmdline(raw) + " " + strings.TrimPrefix(cmdline, "+")
 	}
 	cmdline = strings.TrimSpace(cmdline + " " + mode + "=" + id)
+	if mode == "pk.try" {
+		cmdline += " pk.health=" + health.String()
+	}
 	return kexecLoad(filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initramfs.gz"), cmdline)
 }
 
@@ -162,6 +165,7 @@ func (u *updater) atBoot() string {
 	if u.running != "" {
 		return "" // a chain-loaded or trial image: the health watch decides
 	}
+	u.log.Info("pid1: update state", "committed", orBase(st.Committed), "trying", st.Trying, "boots", st.Boots, "failed", len(st.Failed))
 	id, note := st.BaseBoot()
 	if note != "" {
 		u.log.Warn("pid1: " + note)

@@ -58,6 +58,20 @@ func TestBootARM64(t *testing.T) {
 	vm.PowerOff()
 }
 
+// TestBoot386 boots the 386 image (Debian's 686 kernel, pkhost built with
+// GO386=softfloat) on an emulated Pentium III: the virtio drivers are
+// kernel modules here, loaded by pid1 in dependency order.
+func TestBoot386(t *testing.T) {
+	need(t, "qemu-system-i386")
+	vm, took := bootReady(t, "386", "")
+	t.Logf("386: boot to ready in %s", took.Round(100*time.Millisecond))
+	line, _ := vm.Wait(0, `pid1: kernel modules loaded`, time.Second)
+	if !strings.Contains(line, "virtio_net") || strings.Index(line, "virtio_ring") > strings.Index(line, "virtio_net") {
+		t.Errorf("modules line: %s", line)
+	}
+	vm.PowerOff()
+}
+
 // TestBootCluster boots two amd64 VMs joined by a QEMU socket network
 // (a TCP connection on 127.0.0.1), each with a static address from its
 // kernel command line. The second joins the first; a leader is elected; a
