@@ -32,6 +32,7 @@ type Config struct {
 	Try      string        // pk.try=ID: this boot is the trial of image ID (see update.go)
 	Image    string        // pk.image=ID: this boot chain-loaded the committed image ID
 	Health   time.Duration // pk.health=D: the health window of a trial
+	API      string        // control API address for `pkhost run --api` ("" = the socket in the data directory)
 }
 
 // Static is one static address.
@@ -165,6 +166,9 @@ func (c Config) RunArgs(data string) []string {
 	}
 	if c.Token != "" {
 		args = append(args, "--token", c.Token)
+	}
+	if c.API != "" {
+		args = append(args, "--api", c.API)
 	}
 	return args
 }

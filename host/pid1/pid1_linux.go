@@ -80,7 +80,13 @@ func boot(log *slog.Logger, run Runner) string {
 		cfg.Listen = netip.AddrPortFrom(addr, DefaultPort).String()
 	}
 
-	data, persistent := mountData(log, cfg)
+	data, fstype := mountData(log, cfg)
+	persistent := fstype != "tmpfs"
+	if fstype == "vfat" {
+		// FAT holds no socket files: the control API listens on loopback
+		// TCP instead (only pkhost runs on this machine).
+		cfg.API = "127.0.0.1:7070"
+	}
 	u := &updater{log: log, persistent: persistent, running: cfg.Try + cfg.Image, trial: cfg.Try != "", window: cfg.Health, raw: string(raw)}
 	if id := u.atBoot(); id != "" {
 		if err := prepareKexec(id, "pk.image", string(raw), u.window); err != nil {
@@ -379,9 +385,9 @@ func configure(l netlink.Link, p netip.Prefix, gw netip.Addr) error {
 }
 
 // mountData mounts the persistent data partition on DataMount, or a tmpfs
-// when there is none, and returns the node's data directory and whether it
-// is persistent.
-func mountData(log *slog.Logger, cfg Config) (string, bool) {
+// when there is none, and returns the node's data directory and the file
+// system type mounted ("tmpfs" when the data is in RAM).
+func mountData(log *slog.Logger, cfg Config) (string, string) {
 	os.MkdirAll(DataMount, 0o755)
 	data := filepath.Join(DataMount, "pkhost")
 	dev, fstype := cfg.DataDev, ""
@@ -405,10 +411,14 @@ func mountData(log *slog.Logger, cfg Config) (string, bool) {
 		}
 	}
 	if dev != "" && fstype != "" {
-		if err := unix.Mount(dev, DataMount, fstype, unix.MS_NOATIME, ""); err == nil {
+		opts := ""
+		if fstype == "vfat" {
+			opts = "quiet,utf8,shortname=mixed" // quiet: chmod and chown succeed (FAT has no modes)
+		}
+		if err := unix.Mount(dev, DataMount, fstype, unix.MS_NOATIME, opts); err == nil {
 			log.Info("pid1: data on a persistent partition", "device", dev, "fs", fstype, "dir", data)
 			os.MkdirAll(data, 0o700)
-			return data, true
+			return data, fstype
 		} else {
 			log.Error("pid1: mounting the data partition", "device", dev, "fs", fstype, "err", err)
 		}
@@ -418,7 +428,7 @@ func mountData(log *slog.Logger, cfg Config) (string, bool) {
 	unix.Mount("tmpfs", DataMount, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")
 	log.Warn("pid1: no persistent partition (ext4 labelled pkdata, or vfat PKDATA): the node's data is in RAM and is lost at power off", "dir", data)
 	os.MkdirAll(data, 0o700)
-	return data, false
+	return data, "tmpfs"
 }
 
 // awaitReady logs "pid1: ready" once the node answers on its control

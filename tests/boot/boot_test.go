@@ -3,12 +3,14 @@ package boot
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/p-kernel/p-kernel/boot/fat"
 	"github.com/p-kernel/p-kernel/host/mesh"
 	"github.com/p-kernel/p-kernel/host/wasmbuild"
 )
@@ -19,10 +21,10 @@ const readyTimeout = 3 * time.Minute
 
 // bootReady boots img alone on QEMU's user network (DHCP) and waits for
 // pkhost to be ready; it returns the VM and the boot-to-ready time.
-func bootReady(t *testing.T, arch, cmdline string) (*VM, time.Duration) {
+func bootReady(t *testing.T, arch, cmdline string, qemuArgs ...string) (*VM, time.Duration) {
 	img := buildImage(t, arch)
 	vm := Boot(t, arch, img, "", "pk.shell=1 pk.onexit=poweroff "+cmdline,
-		"-netdev", "user,id=net0,restrict=off", "-device", "virtio-net-pci,netdev=net0")
+		append([]string{"-netdev", "user,id=net0,restrict=off", "-device", "virtio-net-pci,netdev=net0"}, qemuArgs...)...)
 	vm.Wait(0, `pid1: pkhost is PID 1`, readyTimeout)
 	vm.Wait(0, `pid1: network up \(DHCP\).*addr=10\.0\.2\.15/24`, readyTimeout)
 	line, _ := vm.Wait(0, `pid1: ready`, readyTimeout)
@@ -50,12 +52,49 @@ func TestBootAMD64(t *testing.T) {
 	vm.PowerOff()
 }
 
-// TestBootARM64 boots the arm64 image under -M virt.
+// TestBootARM64 boots the arm64 image under -M virt with a FAT32 data
+// disk labelled PKDATA, as on the Raspberry Pi's card (written by
+// boot/fat): pid1 keeps the node's data there, and the files are on the
+// disk after a clean power-off.
 func TestBootARM64(t *testing.T) {
 	need(t, "qemu-system-aarch64")
-	vm, took := bootReady(t, "arm64", "")
+	disk := vfatDisk(t)
+	vm, took := bootReady(t, "arm64", "", "-drive", "file="+disk+",format=raw,if=virtio")
 	t.Logf("arm64: boot to ready in %s", took.Round(100*time.Millisecond))
+	vm.Wait(0, `data on a persistent partition.*fs=vfat`, time.Second)
 	vm.PowerOff()
+	f, err := os.Open(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := fat.Open(f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pkhost/identity.key", "pkhost/state.db"} {
+		if b, err := r.ReadFile(name); err != nil || len(b) == 0 {
+			t.Errorf("%s on the data disk: %d bytes, %v", name, len(b), err)
+		}
+	}
+}
+
+// vfatDisk makes a 64 MiB FAT32 disk labelled PKDATA, in pure Go.
+func vfatDisk(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "pkdata.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const size = 64 << 20
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fat.New().Write(f, 0, size, 0, "PKDATA"); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestBoot386 boots the 386 image (Debian's 686 kernel, pkhost built with
