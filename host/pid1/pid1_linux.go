@@ -45,13 +45,18 @@ func Main(run Runner) {
 		cmd = unix.LINUX_REBOOT_CMD_KEXEC
 	}
 	if err := unix.Reboot(cmd); err != nil {
-		log.Error("pid1: reboot(2) failed", "err", err)
+		log.Error("pid1: reboot(2) failed", "then", code, "err", err)
+		if cmd == unix.LINUX_REBOOT_CMD_KEXEC {
+			unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART) // the installed image comes back
+		}
 	}
+	// PID 1 must not exit (the kernel would panic); panic=10 on the command
+	// line turns a stuck power-off into a reboot at worst.
 	select {}
 }
 
-// boot does the work of Main and says what to do at the end: "poweroff"
-// or "reboot".
+// boot does the work of Main and says what to do at the end: "poweroff",
+// "reboot" or "kexec" (an image was loaded with kexec_file_load).
 func boot(log *slog.Logger, run Runner) string {
 	start := time.Now()
 	if err := mountAll(); err != nil {
