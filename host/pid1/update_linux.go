@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/api"
@@ -141,7 +142,10 @@ func fetchImage(ctx context.Context, data, id string) error {
 }
 
 // updater is the update side of one boot: which image runs, and its state.
+// The health watch and the console both read, change and write the state
+// file: mu makes each of those one step.
 type updater struct {
+	mu         sync.Mutex
 	log        *slog.Logger
 	persistent bool
 	running    string // image id running ("" = the base image)
@@ -154,6 +158,8 @@ type updater struct {
 // atBoot applies the base image's decision (chain-load a committed image)
 // before the node starts. It returns an image id to kexec now, or "".
 func (u *updater) atBoot() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if !u.persistent {
 		return ""
 	}
@@ -179,6 +185,8 @@ func (u *updater) atBoot() string {
 
 // healthy records that the running image reported healthy.
 func (u *updater) healthy() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if !u.persistent {
 		return
 	}
@@ -187,17 +195,21 @@ func (u *updater) healthy() {
 		u.log.Error("pid1: update state", "err", err)
 		return
 	}
-	if note := st.Healthy(u.running); note != "" {
-		u.log.Info("pid1: " + note)
-	}
+	note := st.Healthy(u.running)
 	if err := st.Save(statePath()); err != nil {
 		u.log.Error("pid1: update state", "err", err)
+		return
+	}
+	if note != "" {
+		u.log.Info("pid1: " + note) // only once it is on disk
 	}
 }
 
 // begin fetches image id and opens its trial; the caller then stops the
 // node and kexecs it.
 func (u *updater) begin(ctx context.Context, data, id string, out io.Writer) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if !u.persistent {
 		return fmt.Errorf("no persistent data partition: updates need one to remember the trial across a reboot")
 	}
