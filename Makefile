@@ -7,7 +7,7 @@ MODULES  := $(notdir $(wildcard modules/*))
 EMBEDDED := $(MODULES:%=host/embed/wasm/%.wasm)
 WASIP1   := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
 
-.PHONY: all run test modules build release vet guest-vet fmt-check clean bench
+.PHONY: all run test modules build release vet guest-vet fmt-check clean bench image
 
 all: build
 
@@ -58,6 +58,11 @@ fmt-check:
 # guests and the pkhost binary as they run.
 test: modules fmt-check vet
 	$(GO) test -count=1 -timeout 15m ./...
+
+# A boot image (ARCH=amd64|386|arm64|rpi) in build/image-$(ARCH); see README § Boot images.
+ARCH ?= amd64
+image:
+	$(GO) run ./boot/mkimage -arch $(ARCH) -o build/image-$(ARCH) $(MKIMAGE_FLAGS)
 
 bench: modules
 	./bench/run.sh

@@ -65,7 +65,7 @@ func (s *server) fsPut(w http.ResponseWriter, r *http.Request) {
 		failFS(w, err)
 		return
 	}
-	writeJSON(w, 200, v)
+	writeJSON(w, 200, fsVersion(v))
 }
 
 // open resolves ?id=, or ?name= with an optional ?version= (an index into

@@ -22,7 +22,7 @@ func WriteFrame(w io.Writer, m Message) error {
 	if err != nil {
 		return err
 	}
-	if len(b)-4 > math.MaxUint32 {
+	if uint64(len(b)-4) > math.MaxUint32 {
 		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(b)-4)
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))

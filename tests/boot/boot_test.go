@@ -1,0 +1,204 @@
+package boot
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p-kernel/p-kernel/boot/fat"
+	"github.com/p-kernel/p-kernel/host/mesh"
+	"github.com/p-kernel/p-kernel/host/wasmbuild"
+)
+
+// readyTimeout bounds a boot under software emulation (measured: amd64
+// reaches "pid1: ready" in about 15 s on the 2-core CI machine).
+const readyTimeout = 3 * time.Minute
+
+// bootReady boots img alone on QEMU's user network (DHCP) and waits for
+// pkhost to be ready; it returns the VM and the boot-to-ready time.
+func bootReady(t *testing.T, arch, cmdline string, qemuArgs ...string) (*VM, time.Duration) {
+	img := buildImage(t, arch)
+	vm := Boot(t, arch, img, "", "pk.shell=1 pk.onexit=poweroff "+cmdline,
+		append([]string{"-netdev", "user,id=net0,restrict=off", "-device", "virtio-net-pci,netdev=net0"}, qemuArgs...)...)
+	vm.Wait(0, `pid1: pkhost is PID 1`, readyTimeout)
+	vm.Wait(0, `pid1: network up \(DHCP\).*addr=10\.0\.2\.15/24`, readyTimeout)
+	line, _ := vm.Wait(0, `pid1: ready`, readyTimeout)
+	took := time.Since(vm.start)
+	for _, m := range []string{"vital=running", "degrade=running"} {
+		if !strings.Contains(line, m) {
+			t.Errorf("ready line %q lacks %s", line, m)
+		}
+	}
+	return vm, took
+}
+
+// TestBootAMD64 boots the amd64 image: pkhost runs as PID 1, gets an address
+// by DHCP, keeps its data in RAM (no disk), runs its modules, answers
+// commands on the console and powers the machine off cleanly.
+func TestBootAMD64(t *testing.T) {
+	need(t, "qemu-system-x86_64")
+	vm, took := bootReady(t, "amd64", "")
+	t.Logf("amd64: boot to ready in %s", took.Round(100*time.Millisecond))
+	vm.Wait(0, `no persistent partition.*in RAM`, time.Second)
+	out, code := vm.Run("module ls", time.Minute)
+	if code != 0 || !strings.Contains(out, "vital") {
+		t.Fatalf("module ls: exit %d\n%s", code, out)
+	}
+	vm.PowerOff()
+}
+
+// TestBootARM64 boots the arm64 image under -M virt with a FAT32 data
+// disk labelled PKDATA, as on the Raspberry Pi's card (written by
+// boot/fat): pid1 keeps the node's data there, and the files are on the
+// disk after a clean power-off.
+func TestBootARM64(t *testing.T) {
+	need(t, "qemu-system-aarch64")
+	disk := vfatDisk(t)
+	vm, took := bootReady(t, "arm64", "", "-drive", "file="+disk+",format=raw,if=virtio")
+	t.Logf("arm64: boot to ready in %s", took.Round(100*time.Millisecond))
+	vm.Wait(0, `data on a persistent partition.*fs=vfat`, time.Second)
+	vm.PowerOff()
+	f, err := os.Open(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := fat.Open(f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pkhost/identity.key", "pkhost/state.db"} {
+		if b, err := r.ReadFile(name); err != nil || len(b) == 0 {
+			t.Errorf("%s on the data disk: %d bytes, %v", name, len(b), err)
+		}
+	}
+}
+
+// vfatDisk makes a 64 MiB FAT32 disk labelled PKDATA, in pure Go.
+func vfatDisk(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "pkdata.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const size = 64 << 20
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fat.New().Write(f, 0, size, 0, "PKDATA"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBoot386 boots the 386 image (Debian's 686 kernel, pkhost built with
+// GO386=softfloat) on an emulated Pentium III: the virtio drivers are
+// kernel modules here, loaded by pid1 in dependency order.
+func TestBoot386(t *testing.T) {
+	need(t, "qemu-system-i386")
+	vm, took := bootReady(t, "386", "")
+	t.Logf("386: boot to ready in %s", took.Round(100*time.Millisecond))
+	line, _ := vm.Wait(0, `pid1: kernel modules loaded`, time.Second)
+	if !strings.Contains(line, "virtio_net") || strings.Index(line, "virtio_ring") > strings.Index(line, "virtio_net") {
+		t.Errorf("modules line: %s", line)
+	}
+	vm.PowerOff()
+}
+
+// TestBootCluster boots two amd64 VMs joined by a QEMU socket network
+// (a TCP connection on 127.0.0.1), each with a static address from its
+// kernel command line. The second joins the first; a leader is elected; a
+// module deployed through the first runs on both.
+func TestBootCluster(t *testing.T) {
+	need(t, "qemu-system-x86_64")
+	img := buildImage(t, "amd64")
+	wasm := wasmbuild.Go(t, "./tests/guests/echo", "")
+	initrd := withFiles(t, img, map[string][]byte{"test/echo.wasm": wasm})
+	secret := mesh.NewSecret()
+	token := mesh.Token(secret)
+	port := strconv.Itoa(freePort(t))
+	common := "pk.shell=1 pk.onexit=poweroff pk.ip=off pk.token=" + token
+	a := Boot(t, "vm-a", img, initrd, common+" pk.ip=eth0:10.99.0.1/24",
+		"-netdev", "socket,id=c,listen=127.0.0.1:"+port, "-device", "virtio-net-pci,netdev=c,mac=52:54:00:99:00:01")
+	a.Wait(0, `pid1: network up \(static\)`, readyTimeout)
+	b := Boot(t, "vm-b", img, initrd, common+" pk.ip=eth0:10.99.0.2/24 pk.join=10.99.0.1:7370",
+		"-netdev", "socket,id=c,connect=127.0.0.1:"+port, "-device", "virtio-net-pci,netdev=c,mac=52:54:00:99:00:02")
+	a.Wait(0, `pid1: ready`, readyTimeout)
+	b.Wait(0, `pid1: ready`, readyTimeout)
+
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := a.Run("nodes", time.Minute)
+		if strings.Count(out, "alive") >= 2 && strings.Contains(out, "leader") {
+			t.Logf("members seen from vm-a:\n%s", out)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two-member cluster with a leader:\n%s", out)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	out, code := a.Run("module deploy echo /test/echo.wasm", 2*time.Minute)
+	if code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	for _, vm := range []*VM{a, b} {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			out, _ := vm.Run("module ls", time.Minute)
+			if lineHas(out, "echo", "running") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: echo not running:\n%s", vm.name, out)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+	b.PowerOff()
+	a.PowerOff()
+}
+
+func lineHas(out string, words ...string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		ok := true
+		for _, w := range words {
+			ok = ok && strings.Contains(l, w)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBootTime boots an image PK_BOOT_RUNS times (default: skipped) and
+// prints the median boot-to-ready time, for bench/RESULTS.md.
+func TestBootTime(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("PK_BOOT_RUNS"))
+	if n == 0 {
+		t.Skip("set PK_BOOT_RUNS=N (and PK_BOOT_ARCH=amd64|arm64)")
+	}
+	arch := os.Getenv("PK_BOOT_ARCH")
+	if arch == "" {
+		arch = "amd64"
+	}
+	need(t, map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}[arch])
+	var times []time.Duration
+	for i := range n {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			vm, took := bootReady(t, arch, "")
+			times = append(times, took)
+			vm.cmd.Process.Kill()
+		})
+	}
+	slices.Sort(times)
+	t.Logf("%s: boot to ready, %d boots: median %s, min %s, max %s (all: %v)", arch, n,
+		times[len(times)/2].Round(100*time.Millisecond), times[0].Round(100*time.Millisecond), times[len(times)-1].Round(100*time.Millisecond), times)
+}
