@@ -165,7 +165,14 @@ func QEMU(arch, kernelPath, initrd, cmdline string) []string {
 		mem = "1G"
 	}
 	a = append(a, "-m", mem, "-nographic", "-no-reboot", "-kernel", kernelPath, "-initrd", initrd, "-append", cmdline)
-	if arch != "rpi" {
+	switch arch {
+	case "amd64":
+		// One CPU: under software emulation (QEMU 7.2 TCG) the gokrazy
+		// kernel sometimes panics in the idle loop of a second CPU early in
+		// boot ("Fatal exception in interrupt", sched_clock); with KVM, add
+		// -smp 2 or more.
+		a = append(a, "-smp", "1")
+	case "386", "arm64":
 		a = append(a, "-smp", "2")
 	}
 	return a

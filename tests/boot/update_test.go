@@ -52,9 +52,7 @@ func TestBootUpdate(t *testing.T) {
 	kb, _ := os.ReadFile(next.Kernel)
 	ib, _ := os.ReadFile(next.Initramfs)
 	initrd := withFiles(t, base, map[string][]byte{"test/next/vmlinuz": kb, "test/next/initramfs.gz": ib})
-	// One CPU: a kernel started by kexec from a kernel started by kexec
-	// sometimes panics waking its second CPU under QEMU TCG.
-	vm := Boot(t, "vm", base, initrd, "pk.shell=1 pk.onexit=poweroff pk.health=3m", "-reboot", "-smp", "1",
+	vm := Boot(t, "vm", base, initrd, "pk.shell=1 pk.onexit=poweroff pk.health=3m", "-reboot",
 		"-netdev", "user,id=net0,restrict=off", "-device", "virtio-net-pci,netdev=net0",
 		"-drive", "file="+disk+",format=raw,if=virtio")
 	// A reboot must restart the machine (the fallback), not end QEMU.
