@@ -66,6 +66,7 @@ type Cluster struct {
 	topics      *replica.Locked
 	topicsDB    *topicsDB
 	topicKick   chan struct{} // a local write: gossip now
+	advertise   string        // the mesh address peers dial (see advertised)
 	cid         string
 	relayed     atomic.Int64
 	reformAfter time.Duration
@@ -125,7 +126,8 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.mesh.Handle(protoReplica, c.serveTopics)
 	c.mesh.Handle(protoRelay, c.serveRelay)
 	id := c.mesh.ID()
-	addr := c.mesh.Addr().String()
+	c.advertise = advertised(c.mesh.Addr(), cfg.Join)
+	addr := c.advertise
 	c.members, err = member.Start(member.Config{ID: id, Network: memberNet{c.mesh, c}, Meta: cfg.Meta,
 		Changed: cfg.MembersChanged, Logger: cfg.Logger, Fast: cfg.Fast})
 	if err != nil {
@@ -242,7 +244,7 @@ func (c *Cluster) join(ctx context.Context, fresh bool) error {
 	for {
 		var err error
 		if err = c.members.Join(c.cfg.Join...); err == nil {
-			req := rpcRequest{Method: "join", ID: c.mesh.ID(), Addr: c.mesh.Addr().String()}
+			req := rpcRequest{Method: "join", ID: c.mesh.ID(), Addr: c.advertise}
 			for _, seed := range c.cfg.Join {
 				if _, err = c.call(ctx, seed, req, nil); err == nil {
 					c.adoptCID(ctx)
@@ -287,7 +289,7 @@ func (c *Cluster) Token() string { return mesh.Token(c.secret) }
 
 // ID is the node id; Addr its mesh address.
 func (c *Cluster) ID() string   { return c.mesh.ID() }
-func (c *Cluster) Addr() string { return c.mesh.Addr().String() }
+func (c *Cluster) Addr() string { return c.advertise }
 
 // Manifest returns a copy of the cluster manifest.
 func (c *Cluster) Manifest() *manifest.State { return c.cons.Manifest() }

@@ -48,7 +48,12 @@ func dial(ctx context.Context, m *mesh.Mesh, c *Cluster, addr string, proto byte
 	return m.Dial(ctx, addr, proto)
 }
 
-func (n memberNet) Addr() net.Addr { return n.m.Addr() }
+func (n memberNet) Addr() net.Addr {
+	if n.c != nil {
+		return advertisedAddr(n.c.advertise)
+	}
+	return n.m.Addr()
+}
 
 func (n memberNet) DialStream(ctx context.Context, addr string) (net.Conn, error) {
 	return dial(ctx, n.m, n.c, addr, protoGossip)
