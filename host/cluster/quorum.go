@@ -77,6 +77,7 @@ func (c *Cluster) watch() {
 		if c.mergeIfLosing() {
 			continue
 		}
+		c.adoptStrays()
 		if c.hasPendingMerge() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			c.rejoin(ctx)
@@ -141,6 +142,33 @@ func (c *Cluster) knock() {
 	c.mu.Unlock()
 	if len(addrs) > 0 {
 		go c.members.Join(addrs...) // errors are normal: most are still gone
+	}
+}
+
+// adoptStrays (leader only) takes into raft, as non-voters, live members
+// that gossip this cluster's consensus id but are not in its
+// configuration: a survivor that re-formed with a picture in which this
+// leader had not seen it yet, or a node removed as dead that came back. It
+// believes it belongs, the leader would never send it anything, and no
+// other path would ever add it. The housekeeping promotes it as usual.
+func (c *Cluster) adoptStrays() {
+	if !c.cons.IsLeader() {
+		return
+	}
+	in := map[string]bool{}
+	for _, s := range c.cons.Servers() {
+		in[s.ID] = true
+	}
+	cid := c.CID()
+	for _, m := range c.members.Members() {
+		if m.State != "alive" || in[m.ID] || m.Meta.CID != cid || m.ID == c.ID() {
+			continue
+		}
+		if err := c.cons.AddNonvoter(m.ID, m.Address); err != nil {
+			c.log.Warn("adopt a member of this cluster missing from raft", "id", m.ID, "err", err)
+			continue
+		}
+		c.log.Info("adopted a member of this cluster missing from raft", "id", m.ID, "addr", m.Address)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p-kernel/p-kernel/host/consensus"
 	"github.com/p-kernel/p-kernel/host/manifest"
 	"github.com/p-kernel/p-kernel/host/replica"
 )
@@ -350,4 +351,31 @@ func FuzzTopicRecord(f *testing.F) {
 			t.Fatalf("round trip changed the entry: %+v vs %+v (%v)", e, e2, err)
 		}
 	})
+}
+
+// TestLeaderAdoptsStrays: a leader whose raft configuration lost live
+// members of its own cluster (a re-form decided on a picture that lacked
+// them) takes them back, and they vote again.
+func TestLeaderAdoptsStrays(t *testing.T) {
+	p := &partition{}
+	a, b, c := threeVoters(t, p)
+	write(t, a, "before")
+	// What the survivors of a lost quorum do when their pictures differ:
+	// each re-forms with a as the only voter, b and c each list
+	// themselves as non-voters, a lists no one.
+	av := consensus.Server{ID: a.ID(), Address: a.Addr()}
+	for _, n := range []*Cluster{b, c} {
+		if err := n.cons.Recover(av, []consensus.Server{{ID: n.ID(), Address: n.Addr()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.cons.Recover(av, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a to lead alone", func() bool { return a.cons.IsLeader() })
+	eventually(t, 30*time.Second, "b and c back as voters", func() bool {
+		return a.Info().Consensus.Voters == 3
+	})
+	write(t, a, "after")
+	eventually(t, 10*time.Second, "b and c to have the write", func() bool { return has(b, "after") && has(c, "after") })
 }
