@@ -144,8 +144,9 @@ func TestPFSFiveNodes(t *testing.T) {
 	start := time.Now()
 	for _, f := range files {
 		out := nodes[0].MustCLI("fs", "put", f.path, f.name, "--quiet")
-		if !strings.Contains(out, fmt.Sprint(f.size)+" bytes") {
-			t.Fatalf("put %s: %q", f.name, out)
+		fields := strings.Split(strings.TrimSpace(out), "\t")
+		if len(fields) != 3 || fields[1] != fmt.Sprint(f.size)+" bytes" || len(fields[2]) != 64 {
+			t.Fatalf("put %s: %q (want NAME, SIZE bytes, ID)", f.name, out)
 		}
 	}
 	t.Logf("put %d files (%d MiB) in %v", len(files), (big+9<<20)>>20, time.Since(start))
