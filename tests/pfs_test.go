@@ -78,6 +78,24 @@ func pfsGetNS(t *testing.T, n *testenv.Node, ns, name string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// waitName waits until node n knows name (in the default namespace).
+func waitName(t *testing.T, n *testenv.Node, name string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := n.Client().FSLog(ctx, "", name)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never learnt the name %s: %v", n.Data, name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitPFS waits until node n's p-fs reaches want nodes' block stores.
 func waitPFS(t *testing.T, n *testenv.Node, want int) {
 	t.Helper()
@@ -158,6 +176,10 @@ func TestPFSFiveNodes(t *testing.T) {
 				t.Fatalf("%s: %s read through %s: %v (sum %s, want %s)", when, f.name, via.Data, err, got, f.sum)
 			}
 		}
+	}
+	// Names travel by gossip: wait until the reading node knows them all.
+	for _, f := range files {
+		waitName(t, nodes[1], f.name)
 	}
 	checkAll(nodes[1], "all alive")
 	for _, f := range files {
