@@ -41,11 +41,8 @@ release: modules
 run: build
 	./$(BIN) run $(ARGS)
 
-# host/pfshost implements wazero's experimental sys.File, whose Seek returns
-# a wazero Errno, not an error; vet's stdmethods check would reject it (and
-# reports it from every package that imports it), so that one check is off.
 vet: guest-vet
-	$(GO) vet -stdmethods=false ./...
+	$(GO) vet ./...
 
 # `go vet ./...` on the host skips wasip1-only packages; vet them for wasip1.
 guest-vet:

@@ -38,7 +38,7 @@ func TestCrossBuild(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "pkhost")
 			for _, args := range [][]string{
 				{"build", "-trimpath", "-o", out, "./host/cmd/pkhost"},
-				{"vet", "-trimpath", "-stdmethods=false", "./abi/...", "./pfs/...", "./host/..."},
+				{"vet", "-trimpath", "./abi/...", "./pfs/...", "./host/..."},
 			} {
 				ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 				cmd := exec.CommandContext(ctx, "go", args...)

@@ -7,12 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	wsys "github.com/tetratelabs/wazero/sys"
 
 	"github.com/p-kernel/p-kernel/pfs/names"
@@ -246,7 +248,7 @@ func (s *SharedFS) OpenFile(p string, flag experimentalsys.Oflag, _ fs.FileMode)
 	if e != 0 {
 		return nil, e
 	}
-	file, v, dir := s.kind(name)
+	file, _, dir := s.kind(name)
 	writing := flag&(experimentalsys.O_WRONLY|experimentalsys.O_RDWR) != 0 ||
 		flag&(experimentalsys.O_CREAT|experimentalsys.O_TRUNC|experimentalsys.O_APPEND) != 0
 	switch {
@@ -256,7 +258,7 @@ func (s *SharedFS) OpenFile(p string, flag experimentalsys.Oflag, _ fs.FileMode)
 		}
 		fallthrough
 	case dir:
-		return &sharedDir{fs: s, name: name}, 0
+		return s.openRead(name, experimentalsys.O_DIRECTORY)
 	case flag&experimentalsys.O_DIRECTORY != 0:
 		if file {
 			return nil, experimentalsys.ENOTDIR
@@ -267,16 +269,19 @@ func (s *SharedFS) OpenFile(p string, flag experimentalsys.Oflag, _ fs.FileMode)
 	case !file && flag&experimentalsys.O_CREAT == 0:
 		return nil, experimentalsys.ENOENT
 	case !writing:
-		// The file keeps this context for its reads, which run as long
-		// as the guest keeps it open: no deadline here (the guest's
-		// event budget bounds each read).
-		f, err := s.vol().OpenVersion(context.Background(), v)
-		if err != nil {
-			return nil, errno(err)
-		}
-		return &sharedReader{f: f, v: v}, 0
+		return s.openRead(name, 0)
 	}
 	return s.openWriter(name, flag, file)
+}
+
+// openRead opens a file or directory for reading through wazero's own
+// adapter of an io/fs file system (seeks, positional reads, stat and
+// directory rewinds are its job).
+func (s *SharedFS) openRead(name string, flag experimentalsys.Oflag) (experimentalsys.File, experimentalsys.Errno) {
+	if name == "" {
+		name = "."
+	}
+	return (&sysfs.AdaptFS{FS: view{s}}).OpenFile(name, experimentalsys.O_RDONLY|flag, 0)
 }
 
 func (s *SharedFS) openWriter(name string, flag experimentalsys.Oflag, exists bool) (experimentalsys.File, experimentalsys.Errno) {
@@ -287,190 +292,78 @@ func (s *SharedFS) openWriter(name string, flag experimentalsys.Oflag, exists bo
 	if err != nil {
 		return nil, experimentalsys.EIO
 	}
-	w := &sharedWriter{fs: s, name: name, tmp: tmp, dirty: !exists,
-		readable: flag&experimentalsys.O_RDWR != 0, appendMode: flag&experimentalsys.O_APPEND != 0}
 	if exists && flag&experimentalsys.O_TRUNC == 0 {
 		// Keep the old content: the guest may write into the middle or
 		// append.
 		c, cancel := ctx()
-		defer cancel()
 		f, err := s.vol().Open(c, s.ns, name)
 		if err == nil {
 			_, err = io.Copy(tmp, f)
 			f.Close()
 		}
+		cancel()
 		if err != nil {
-			w.discard()
+			tmp.Close()
+			os.Remove(tmp.Name())
 			return nil, errno(err)
 		}
-	} else if exists {
-		w.dirty = true // truncated: an empty new version even if nothing is written
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		w.discard()
-		return nil, experimentalsys.EIO
+	tmp.Close()
+	f, e := sysfs.DirFS(s.spool).OpenFile(filepath.Base(tmp.Name()), experimentalsys.O_RDWR|flag&experimentalsys.O_APPEND, 0)
+	if e != 0 {
+		os.Remove(tmp.Name())
+		return nil, e
 	}
-	return w, 0
-}
-
-// sharedReader is a file open for reading: one version, verified reads.
-type sharedReader struct {
-	experimentalsys.UnimplementedFile
-	f      *vol.File
-	v      names.Version
-	closed bool
-}
-
-func (r *sharedReader) IsDir() (bool, experimentalsys.Errno)       { return false, 0 }
-func (r *sharedReader) Stat() (wsys.Stat_t, experimentalsys.Errno) { return fileStat(r.v), 0 }
-
-func (r *sharedReader) Read(b []byte) (int, experimentalsys.Errno) {
-	if r.closed {
-		return 0, experimentalsys.EBADF
-	}
-	n, err := r.f.Read(b)
-	if err == io.EOF {
-		err = nil
-	}
-	return n, errno(err)
-}
-
-func (r *sharedReader) Pread(b []byte, off int64) (int, experimentalsys.Errno) {
-	if r.closed {
-		return 0, experimentalsys.EBADF
-	}
-	n, err := r.f.ReadAt(b, off)
-	if err == io.EOF {
-		err = nil
-	}
-	return n, errno(err)
-}
-
-func (r *sharedReader) Seek(off int64, whence int) (int64, experimentalsys.Errno) {
-	if r.closed {
-		return 0, experimentalsys.EBADF
-	}
-	n, err := r.f.Seek(off, whence)
-	if err != nil {
-		return 0, experimentalsys.EINVAL
-	}
-	return n, 0
-}
-
-func (r *sharedReader) Close() experimentalsys.Errno {
-	if !r.closed {
-		r.closed = true
-		r.f.Close()
-	}
-	return 0
+	// A new file, or a truncated one, is a new version even if nothing is
+	// written.
+	dirty := !exists || flag&experimentalsys.O_TRUNC != 0
+	return &sharedWriter{File: f, fs: s, name: name, path: tmp.Name(), dirty: dirty,
+		readable: flag&experimentalsys.O_RDWR != 0}, 0
 }
 
 // sharedWriter is a file open for writing, spooled on the host until it
-// is closed or synced.
+// is closed or synced. The spool file is wazero's own host file; this type
+// only tracks changes and publishes them.
 type sharedWriter struct {
-	experimentalsys.UnimplementedFile
-	fs         *SharedFS
-	name       string
-	tmp        *os.File
-	dirty      bool
-	readable   bool
-	appendMode bool
-	closed     bool
-}
-
-func (w *sharedWriter) discard() {
-	w.tmp.Close()
-	os.Remove(w.tmp.Name())
-}
-
-func (w *sharedWriter) IsDir() (bool, experimentalsys.Errno) { return false, 0 }
-func (w *sharedWriter) IsAppend() bool                       { return w.appendMode }
-
-func (w *sharedWriter) SetAppend(on bool) experimentalsys.Errno {
-	w.appendMode = on
-	return 0
-}
-
-func (w *sharedWriter) Stat() (wsys.Stat_t, experimentalsys.Errno) {
-	st, err := w.tmp.Stat()
-	if err != nil {
-		return wsys.Stat_t{}, experimentalsys.EIO
-	}
-	t := wsys.EpochNanos(time.Now().UnixNano())
-	return wsys.Stat_t{Mode: 0o644, Nlink: 1, Size: st.Size(), Atim: t, Mtim: t, Ctim: t}, 0
+	experimentalsys.File
+	fs       *SharedFS
+	name     string
+	path     string // of the spool file
+	dirty    bool
+	readable bool
+	closed   bool
 }
 
 func (w *sharedWriter) Write(b []byte) (int, experimentalsys.Errno) {
-	if w.closed {
-		return 0, experimentalsys.EBADF
-	}
-	if w.appendMode {
-		if _, err := w.tmp.Seek(0, io.SeekEnd); err != nil {
-			return 0, experimentalsys.EIO
-		}
-	}
-	n, err := w.tmp.Write(b)
+	n, e := w.File.Write(b)
 	w.dirty = w.dirty || n > 0
-	if err != nil {
-		return n, experimentalsys.EIO
-	}
-	return n, 0
+	return n, e
 }
 
 func (w *sharedWriter) Pwrite(b []byte, off int64) (int, experimentalsys.Errno) {
-	if w.closed {
-		return 0, experimentalsys.EBADF
-	}
-	n, err := w.tmp.WriteAt(b, off)
+	n, e := w.File.Pwrite(b, off)
 	w.dirty = w.dirty || n > 0
-	if err != nil {
-		return n, experimentalsys.EIO
-	}
-	return n, 0
-}
-
-func (w *sharedWriter) Read(b []byte) (int, experimentalsys.Errno) {
-	if w.closed || !w.readable {
-		return 0, experimentalsys.EBADF
-	}
-	n, err := w.tmp.Read(b)
-	if err != nil && err != io.EOF {
-		return n, experimentalsys.EIO
-	}
-	return n, 0
-}
-
-func (w *sharedWriter) Pread(b []byte, off int64) (int, experimentalsys.Errno) {
-	if w.closed || !w.readable {
-		return 0, experimentalsys.EBADF
-	}
-	n, err := w.tmp.ReadAt(b, off)
-	if err != nil && err != io.EOF {
-		return n, experimentalsys.EIO
-	}
-	return n, 0
-}
-
-func (w *sharedWriter) Seek(off int64, whence int) (int64, experimentalsys.Errno) {
-	if w.closed {
-		return 0, experimentalsys.EBADF
-	}
-	n, err := w.tmp.Seek(off, whence)
-	if err != nil {
-		return 0, experimentalsys.EINVAL
-	}
-	return n, 0
+	return n, e
 }
 
 func (w *sharedWriter) Truncate(size int64) experimentalsys.Errno {
-	if w.closed {
-		return experimentalsys.EBADF
+	e := w.File.Truncate(size)
+	w.dirty = w.dirty || e == 0
+	return e
+}
+
+func (w *sharedWriter) Read(b []byte) (int, experimentalsys.Errno) {
+	if !w.readable {
+		return 0, experimentalsys.EBADF
 	}
-	if err := w.tmp.Truncate(size); err != nil {
-		return experimentalsys.EINVAL
+	return w.File.Read(b)
+}
+
+func (w *sharedWriter) Pread(b []byte, off int64) (int, experimentalsys.Errno) {
+	if !w.readable {
+		return 0, experimentalsys.EBADF
 	}
-	w.dirty = true
-	return 0
+	return w.File.Pread(b, off)
 }
 
 // Sync publishes what was written so far as a version.
@@ -487,19 +380,15 @@ func (w *sharedWriter) publish() experimentalsys.Errno {
 	if !w.dirty {
 		return 0
 	}
-	pos, err := w.tmp.Seek(0, io.SeekCurrent)
+	f, err := os.Open(w.path)
 	if err != nil {
 		return experimentalsys.EIO
 	}
-	if _, err := w.tmp.Seek(0, io.SeekStart); err != nil {
-		return experimentalsys.EIO
-	}
+	defer f.Close()
 	c, cancel := ctx()
 	defer cancel()
-	_, perr := w.fs.vol().Put(c, w.fs.ns, w.name, w.tmp, nil)
-	w.tmp.Seek(pos, io.SeekStart)
-	if perr != nil {
-		return errno(perr)
+	if _, err := w.fs.vol().Put(c, w.fs.ns, w.name, f, nil); err != nil {
+		return errno(err)
 	}
 	w.dirty = false
 	w.fs.mu.Lock()
@@ -517,62 +406,130 @@ func (w *sharedWriter) Close() experimentalsys.Errno {
 	}
 	w.closed = true
 	e := w.publish()
-	w.discard()
+	w.File.Close()
+	os.Remove(w.path)
 	return e
 }
 
-// sharedDir is an open directory.
-type sharedDir struct {
-	experimentalsys.UnimplementedFile
-	fs      *SharedFS
-	name    string
-	entries []experimentalsys.Dirent
-	read    bool
-	closed  bool
+// view is the namespace as a read-only io/fs file system: names are files,
+// directories are implied by the names under them.
+type view struct{ s *SharedFS }
+
+func (v view) Open(name string) (fs.File, error) {
+	n := name
+	if n == "." {
+		n = ""
+	}
+	file, ver, dir := v.s.kind(n)
+	switch {
+	case dir:
+		return &dirFile{s: v.s, name: n}, nil
+	case file:
+		// The file keeps this context for its reads, which run as long
+		// as the guest keeps it open: no deadline here (the guest's
+		// event budget bounds each read).
+		f, err := v.s.vol().OpenVersion(context.Background(), ver)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		return versionFile{f, ver}, nil
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }
 
-func (d *sharedDir) IsDir() (bool, experimentalsys.Errno)           { return true, 0 }
-func (d *sharedDir) Stat() (wsys.Stat_t, experimentalsys.Errno)     { return dirStat(), 0 }
-func (d *sharedDir) Close() experimentalsys.Errno                   { d.closed = true; return 0 }
-func (d *sharedDir) Seek(int64, int) (int64, experimentalsys.Errno) { d.read = false; return 0, 0 }
+// versionFile is one open version (reads, seeks and positional reads come
+// from vol.File).
+type versionFile struct {
+	*vol.File
+	v names.Version
+}
 
-// Readdir lists the files and directories right under d.
-func (d *sharedDir) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) {
-	if d.closed {
-		return nil, experimentalsys.EBADF
+func (f versionFile) Stat() (fs.FileInfo, error) {
+	return entryInfo{name: path.Base(f.v.Name), size: int64(f.v.Size), mtime: f.v.Time.Wall}, nil
+}
+
+// entryInfo describes a file (mode 0) or an implied directory.
+type entryInfo struct {
+	name  string
+	mode  fs.FileMode
+	size  int64
+	mtime int64
+}
+
+func (i entryInfo) Name() string { return i.name }
+func (i entryInfo) Size() int64  { return i.size }
+func (i entryInfo) Mode() fs.FileMode {
+	if i.mode.IsDir() {
+		return fs.ModeDir | 0o755
 	}
+	return 0o644
+}
+func (i entryInfo) ModTime() time.Time { return time.Unix(0, i.mtime) }
+func (i entryInfo) IsDir() bool        { return i.mode.IsDir() }
+func (i entryInfo) Sys() any           { return nil }
+
+// dirFile is an open directory: its entries are listed when first read.
+type dirFile struct {
+	s       *SharedFS
+	name    string
+	entries []fs.DirEntry
+	read    bool
+}
+
+func (d *dirFile) Stat() (fs.FileInfo, error) {
+	return entryInfo{name: path.Base("/" + d.name), mode: fs.ModeDir}, nil
+}
+func (d *dirFile) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
+}
+func (d *dirFile) Close() error { return nil }
+
+// ReadDir lists the files and directories right under d.
+func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
 	if !d.read {
 		d.read = true
-		prefix := ""
-		if d.name != "" {
-			prefix = d.name + "/"
-		}
-		seen := map[string]fs.FileMode{}
-		for _, v := range d.fs.vol().List(d.fs.ns, prefix) {
-			rest := strings.TrimPrefix(v.Name, prefix)
-			if i := strings.IndexByte(rest, '/'); i >= 0 {
-				seen[rest[:i]] = fs.ModeDir
-			} else if _, ok := seen[rest]; !ok {
-				seen[rest] = 0
-			}
-		}
-		d.fs.mu.Lock()
-		for dir := range d.fs.dirs {
-			if path.Dir("/" + dir)[1:] == d.name {
-				seen[path.Base(dir)] = fs.ModeDir
-			}
-		}
-		d.fs.mu.Unlock()
-		d.entries = d.entries[:0]
-		for name, mode := range seen {
-			d.entries = append(d.entries, experimentalsys.Dirent{Name: name, Type: mode})
-		}
-		sort.Slice(d.entries, func(i, j int) bool { return d.entries[i].Name < d.entries[j].Name })
+		d.entries = d.s.list(d.name)
 	}
-	if n <= 0 || n > len(d.entries) {
-		n = len(d.entries)
+	if n <= 0 {
+		out := d.entries
+		d.entries = nil
+		return out, nil
 	}
+	if len(d.entries) == 0 {
+		return nil, io.EOF
+	}
+	n = min(n, len(d.entries))
 	out := d.entries[:n]
 	d.entries = d.entries[n:]
-	return out, 0
+	return out, nil
+}
+
+// list returns the entries right under directory dir, sorted.
+func (s *SharedFS) list(dir string) []fs.DirEntry {
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	seen := map[string]fs.FileMode{}
+	for _, v := range s.vol().List(s.ns, prefix) {
+		rest := strings.TrimPrefix(v.Name, prefix)
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			seen[rest[:i]] = fs.ModeDir
+		} else if _, ok := seen[rest]; !ok {
+			seen[rest] = 0
+		}
+	}
+	s.mu.Lock()
+	for made := range s.dirs {
+		if path.Dir("/" + made)[1:] == dir {
+			seen[path.Base(made)] = fs.ModeDir
+		}
+	}
+	s.mu.Unlock()
+	out := make([]fs.DirEntry, 0, len(seen))
+	for name, mode := range seen {
+		out = append(out, fs.FileInfoToDirEntry(entryInfo{name: name, mode: mode}))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
 }
