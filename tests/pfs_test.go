@@ -15,6 +15,8 @@ import (
 	"github.com/p-kernel/p-kernel/host/api"
 	"github.com/p-kernel/p-kernel/host/node"
 	"github.com/p-kernel/p-kernel/host/wasmbuild"
+	"github.com/p-kernel/p-kernel/pfs/chunk"
+	"github.com/p-kernel/p-kernel/pfs/erasure"
 	"github.com/p-kernel/p-kernel/tests/testenv"
 	"github.com/zeebo/blake3"
 )
@@ -140,6 +142,7 @@ func TestPFSFiveNodes(t *testing.T) {
 	// survivors would re-spread them and a third death would then lose
 	// nothing).
 	t.Setenv("PKHOST_PFS_REPAIR_EVERY", "off")
+	t.Setenv("PKHOST_PFS_SCRUB_EVERY", "off")
 	nodes := startCluster(t, 5)
 	waitPFS(t, nodes[0], 5)
 	type file struct {
@@ -236,7 +239,8 @@ func TestPFSFiveNodes(t *testing.T) {
 	if out := nodes[0].MustCLI("fs", "repair"); !strings.Contains(out, " 0 failed") {
 		t.Fatalf("fs repair: %s", out)
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	repairStart := time.Now()
+	deadline := repairStart.Add(3 * time.Minute)
 	for _, f := range files {
 		for {
 			st := fileStat(t, nodes[0], f.name)
@@ -249,48 +253,86 @@ func TestPFSFiveNodes(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 	}
+	t.Logf("every block back on its placed node %v after the restart", time.Since(repairStart).Round(time.Second))
 	checkAll(nodes[4], "after repair")
 
-	// Corrupt a shard on disk: the read still returns the right bytes, and
-	// the block is rewritten (by the node that found it).
-	victim, want := largestBlock(t, nodes[2].Data)
+	// Corrupt data shard 0 of the first chunk of a file on the node that
+	// holds it. Scrubs are off (PKHOST_PFS_SCRUB_EVERY) and periodic
+	// repair only checks that blocks exist, so it is the read, which
+	// fetches data shards first, that must catch the damage: it still
+	// returns the right bytes, the node holding the shard quarantines it,
+	// and the block is rewritten.
+	var odd file
+	for _, f := range files {
+		if f.name == "odd" {
+			odd = f
+		}
+	}
+	victim, want := dataShard(t, odd.path, nodes)
 	b, _ := os.ReadFile(victim)
 	os.Chmod(victim, 0o600)
 	b[len(b)/2] ^= 0xff
 	if err := os.WriteFile(victim, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	checkAll(nodes[2], "a corrupt shard on the reading node")
+	corruptStart := time.Now()
+	checkAll(nodes[2], "a corrupt shard")
+	quarantined := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(victim))), "quarantine", want)
+	if _, err := os.Stat(quarantined); err != nil {
+		t.Fatalf("the read did not catch the corrupt shard: %v", err)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
 	for {
 		b, err := os.ReadFile(victim)
 		if err == nil {
 			sum := blake3.Sum256(b)
 			if hex.EncodeToString(sum[:]) == want {
+				t.Logf("corrupt block caught by the read and rewritten %v after the damage", time.Since(corruptStart).Round(time.Second))
 				break
 			}
 		}
 		if time.Now().After(deadline) {
+			for i, n := range nodes {
+				for _, line := range strings.Split(n.Log(), "\n") {
+					if strings.Contains(line, "pfs") && (strings.Contains(line, "WARN") || strings.Contains(line, "ERROR")) {
+						t.Logf("node %d: %s", i, line)
+					}
+				}
+			}
 			t.Fatalf("corrupt block %s not rewritten", victim)
 		}
 		time.Sleep(time.Second)
 	}
 }
 
-// largestBlock returns the biggest block file of a node's store and its
-// id.
-func largestBlock(t *testing.T, data string) (path, id string) {
+// dataShard returns the block file of data shard 0 of the first chunk of
+// the file at path, as p-fs stores it with RS(3,2), and the shard's id: the
+// test computes the shard the way a put does, then finds the node holding
+// it.
+func dataShard(t *testing.T, path string, nodes []*testenv.Node) (block, id string) {
 	t.Helper()
-	var size int64
-	filepath.Walk(filepath.Join(data, "pfs"), func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() && len(info.Name()) == 64 && info.Size() > size && !strings.Contains(p, "quarantine") {
-			path, id, size = p, info.Name(), info.Size()
-		}
-		return nil
-	})
-	if path == "" {
-		t.Fatal("no blocks on disk")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return path, id
+	defer f.Close()
+	first, err := chunk.Default().New(f).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ids, err := erasure.Encode(first, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = ids[0].String()
+	for _, n := range nodes {
+		p := filepath.Join(n.Data, "pfs", "blocks", "blocks", id[:2], id)
+		if _, err := os.Stat(p); err == nil {
+			return p, id
+		}
+	}
+	t.Fatalf("no node holds data shard 0 (%s) of %s", id, path)
+	return "", ""
 }
 
 // TestPFSKillAndPartition: an acknowledged put survives kill -9 of its

@@ -196,13 +196,10 @@ func cmdRun(ctx context.Context, args []string, io IO) error {
 	cfg := node.Config{DataDir: *data, Logger: log, Interpreter: *interp,
 		CompileCacheDir: os.Getenv("PKHOST_COMPILE_CACHE"), Token: *token,
 		FastCluster: os.Getenv("PKHOST_FAST_CLUSTER") != "", JoinTimeout: *joinTimeout}
-	// PKHOST_PFS_REPAIR_EVERY: the period of p-fs's background repair
-	// (tests), or "off".
-	if v := os.Getenv("PKHOST_PFS_REPAIR_EVERY"); v == "off" {
-		cfg.PFSRepairEvery = -1
-	} else if d, err := time.ParseDuration(v); err == nil {
-		cfg.PFSRepairEvery = d
-	}
+	// PKHOST_PFS_REPAIR_EVERY and PKHOST_PFS_SCRUB_EVERY: the periods of
+	// p-fs's background repair and scrub, or "off".
+	cfg.PFSRepairEvery = envPeriod(log, "PKHOST_PFS_REPAIR_EVERY")
+	cfg.PFSScrubEvery = envPeriod(log, "PKHOST_PFS_SCRUB_EVERY")
 	if *listen != "off" {
 		cfg.Listen = *listen
 	}
@@ -700,4 +697,23 @@ func cmdTopic(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	return fmt.Errorf("unknown subcommand %q: want ls, pub, sub", sub)
+}
+
+// envPeriod reads a period from the environment: a duration, "off"
+// (returned as -1), or unset (0: the default). A value that is neither is
+// reported and ignored.
+func envPeriod(log *slog.Logger, name string) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	if v == "off" {
+		return -1
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		log.Warn("ignoring a bad period: want a positive duration or off", "var", name, "value", v)
+		return 0
+	}
+	return d
 }

@@ -94,7 +94,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 	}
 	cs.c = c
 	p, err := pfshost.Open(pfshost.Config{Dir: filepath.Join(n.cfg.DataDir, "pfs"), Cluster: c, Log: n.log.With("part", "pfs"),
-		RepairEvery: n.cfg.PFSRepairEvery})
+		RepairEvery: n.cfg.PFSRepairEvery, ScrubEvery: n.cfg.PFSScrubEvery})
 	if err != nil {
 		c.Close()
 		n.cl = nil

@@ -57,9 +57,12 @@ type Config struct {
 	Token string
 	// FastCluster shortens membership and raft timeouts (tests).
 	FastCluster bool
-	// PFSRepairEvery is the period of p-fs's background scrub and repair
-	// (0: one minute; negative: no automatic repair).
+	// PFSRepairEvery is the period of p-fs's background repair (0: one
+	// minute; negative: no automatic repair).
 	PFSRepairEvery time.Duration
+	// PFSScrubEvery is the period of p-fs's background scrub of the local
+	// blocks (0: 24 hours; negative: none).
+	PFSScrubEvery time.Duration
 	// JoinTimeout bounds joining (default 1 minute).
 	JoinTimeout time.Duration
 	// Filter, if set, drops mesh traffic to and from addresses (fault

@@ -39,12 +39,15 @@ type Config struct {
 	Dir     string
 	Cluster *cluster.Cluster
 	Log     *slog.Logger
-	// RepairEvery is the period of the background scrub and repair; a
-	// negative value turns automatic repair off (periodic, after reads that
-	// found damage, after membership changes), for tests that need damage
-	// to stay until they repair explicitly.
-	// (default 1 minute).
+	// RepairEvery is the period of the background repair (default 1
+	// minute); a negative value turns automatic repair off (periodic,
+	// after reads that found damage, after membership changes), for tests
+	// that need damage to stay until they repair explicitly.
 	RepairEvery time.Duration
+	// ScrubEvery is the period of the background scrub, which reads and
+	// hashes every local block (default 24 hours, like a daily light
+	// scrub; negative: off). Reads catch the damage they touch at once.
+	ScrubEvery time.Duration
 	// Grace protects unreferenced blocks from GC (default 1 hour; see
 	// vol.Config).
 	Grace time.Duration
@@ -80,6 +83,9 @@ func Open(cfg Config) (*Service, error) {
 	if cfg.RepairEvery == 0 {
 		cfg.RepairEvery = time.Minute
 	}
+	if cfg.ScrubEvery == 0 {
+		cfg.ScrubEvery = 24 * time.Hour
+	}
 	if cfg.GCEvery == 0 {
 		cfg.GCEvery = 10 * time.Minute
 	}
@@ -96,7 +102,7 @@ func Open(cfg Config) (*Service, error) {
 		blocknet.Serve(context.Background(), conn, s.local, s.log)
 	})
 	s.vol, err = vol.Open(vol.Config{Cluster: (*clusterView)(s), Names: (*gossipNames)(s),
-		RepairEvery: max(cfg.RepairEvery, 0), Grace: cfg.Grace, Log: cfg.Log})
+		RepairEvery: max(cfg.RepairEvery, 0), ScrubEvery: max(cfg.ScrubEvery, 0), Grace: cfg.Grace, Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}

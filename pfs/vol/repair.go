@@ -410,28 +410,49 @@ func (v *Volume) Scrub(ctx context.Context) (ScrubReport, error) {
 	return rep, err
 }
 
-// background runs queued repairs as they come and Scrub and Repair every
-// RepairEvery.
+// background runs queued repairs as they come and Repair every
+// RepairEvery (when set), and Scrub every ScrubEvery (when set).
 func (v *Volume) background() {
 	defer v.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-v.stop; cancel() }()
-	t := time.NewTicker(v.cfg.RepairEvery)
-	defer t.Stop()
+	var repairTick, scrubTick <-chan time.Time
+	queueKick := v.queueKick
+	if v.cfg.RepairEvery > 0 {
+		t := time.NewTicker(v.cfg.RepairEvery)
+		defer t.Stop()
+		repairTick = t.C
+	} else {
+		queueKick = nil // explicit RepairQueued calls drain the queue
+	}
+	if v.cfg.ScrubEvery > 0 {
+		t := time.NewTicker(v.cfg.ScrubEvery)
+		defer t.Stop()
+		scrubTick = t.C
+	}
 	for {
 		select {
 		case <-v.stop:
 			return
-		case <-v.queueKick:
+		case <-queueKick:
 			v.RepairQueued(ctx)
-		case <-t.C:
-			if rep, err := v.Scrub(ctx); err != nil || rep.Corrupt > 0 {
+		case <-scrubTick:
+			rep, err := v.Scrub(ctx)
+			if err != nil || rep.Corrupt > 0 {
 				v.log.Warn("pfs scrub", "blocks", rep.Blocks, "corrupt", rep.Corrupt, "err", err)
 			}
-			if rep, err := v.Repair(ctx); err != nil || rep.Failed > 0 {
-				v.log.Warn("pfs repair", "chunks", rep.Chunks, "failed", rep.Failed, "err", err)
+			if rep.Corrupt > 0 && v.cfg.RepairEvery > 0 {
+				v.repairLogged(ctx) // rewrite now what the scrub deleted from chunks this node answers for
 			}
+		case <-repairTick:
+			v.repairLogged(ctx)
 		}
+	}
+}
+
+func (v *Volume) repairLogged(ctx context.Context) {
+	if rep, err := v.Repair(ctx); err != nil || rep.Failed > 0 {
+		v.log.Warn("pfs repair", "chunks", rep.Chunks, "failed", rep.Failed, "err", err)
 	}
 }

@@ -130,10 +130,15 @@ type Config struct {
 	// deletes it, and how long a block written here is protected; 0 means
 	// one hour. A negative value means no grace (tests).
 	Grace time.Duration
-	// RepairEvery, when positive, runs Scrub and Repair in the background
-	// at that interval, and repairs blocks found bad by reads as they are
-	// found. Zero leaves repair to explicit calls (RepairQueued, Repair).
+	// RepairEvery, when positive, runs Repair in the background at that
+	// interval, and repairs blocks found bad by reads as they are found.
+	// Zero leaves repair to explicit calls (RepairQueued, Repair).
 	RepairEvery time.Duration
+	// ScrubEvery, when positive, runs Scrub in the background at that
+	// interval. A scrub reads and hashes every local block, so it is kept
+	// far apart from the cheap existence checks of Repair: reads find the
+	// damage they touch at once, scrubs find the rest eventually.
+	ScrubEvery time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives repair and GC events; nil means slog.Default().
@@ -167,8 +172,8 @@ type Volume struct {
 // ErrConfig is returned by Open for a config that cannot work.
 var ErrConfig = errors.New("vol: bad config")
 
-// Open returns the volume for cfg and, with RepairEvery set, starts its
-// background repair. Close stops it.
+// Open returns the volume for cfg and, with RepairEvery or ScrubEvery set,
+// starts its background repair and scrub. Close stops them.
 func Open(cfg Config) (*Volume, error) {
 	if cfg.Cluster == nil || cfg.Names == nil {
 		return nil, fmt.Errorf("%w: Cluster and Names are required", ErrConfig)
@@ -202,7 +207,7 @@ func Open(cfg Config) (*Volume, error) {
 		queueKick: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
-	if cfg.RepairEvery > 0 {
+	if cfg.RepairEvery > 0 || cfg.ScrubEvery > 0 {
 		v.wg.Add(1)
 		go v.background()
 	}

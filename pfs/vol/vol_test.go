@@ -15,6 +15,7 @@ import (
 
 	"github.com/p-kernel/p-kernel/pfs/blockstore"
 	"github.com/p-kernel/p-kernel/pfs/chunk"
+	"github.com/p-kernel/p-kernel/pfs/cid"
 	"github.com/p-kernel/p-kernel/pfs/names"
 	"github.com/p-kernel/p-kernel/pfs/place"
 )
@@ -604,24 +605,31 @@ func TestGCSparesInFlightPut(t *testing.T) {
 	}
 }
 
-func TestBackgroundRepair(t *testing.T) {
-	// Every node runs its own background repair of what it is responsible
-	// for; reads repair what they find at once.
-	e := newEnv(5)
-	var v *Volume
+// backgroundVolumes opens a volume on every node of e that repairs every
+// 5 ms and scrubs every scrub (0: never), and returns the first one.
+func backgroundVolumes(t *testing.T, e *testEnv, scrub time.Duration) *Volume {
+	var first *Volume
 	for _, n := range e.net.live() {
-		x, err := Open(Config{
+		v, err := Open(Config{
 			Cluster: view{e.net, n}, Names: e.names, Splitter: chunk.Fixed(csize),
-			RepairEvery: 5 * time.Millisecond,
+			RepairEvery: 5 * time.Millisecond, ScrubEvery: scrub,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer x.Close()
-		if v == nil {
-			v = x
+		t.Cleanup(func() { v.Close() })
+		if first == nil {
+			first = v
 		}
 	}
+	return first
+}
+
+func TestBackgroundRepair(t *testing.T) {
+	// Every node runs its own background repair of what it is responsible
+	// for; reads repair what they find at once.
+	e := newEnv(5)
+	v := backgroundVolumes(t, e, 0)
 	data := randBytes(21, 4*csize)
 	ver := put(t, v, "t", "f", data)
 	red, _ := v.Redundancy(context.Background(), ver.Object)
@@ -643,6 +651,31 @@ func TestBackgroundRepair(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("background repair did not restore redundancy: %+v", red)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestBackgroundScrub(t *testing.T) {
+	// A corrupt parity shard is never touched by reads and passes Repair's
+	// existence check: only a scrub finds it, and repair then rewrites it.
+	e := newEnv(5)
+	v := backgroundVolumes(t, e, 5*time.Millisecond)
+	data := randBytes(22, 2*csize)
+	ver := put(t, v, "t", "f", data)
+	red, _ := v.Redundancy(context.Background(), ver.Object)
+	parity := red[0].Blocks[len(red[0].Blocks)-1]
+	if err := e.net.mem(parity.Want).Corrupt(parity.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := e.net.mem(parity.Want).Get(context.Background(), parity.ID)
+		if err == nil && cid.Sum(b) == parity.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("corrupt parity shard not scrubbed and rewritten: %v", err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
