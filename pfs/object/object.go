@@ -12,7 +12,8 @@
 // Large files are Merkle trees of bounded objects: a File lists either
 // chunks (a leaf) or Parts (sub-files, in order). [FileBuilder] builds the
 // tree from a stream of chunks, [WalkChunks] reads it back in order and
-// [FindChunk] descends to the chunk covering an offset.
+// [FindChunk] descends to the chunk covering an offset, and [Reader] reads
+// a file by offset over it (the core of every p-fs file handle).
 //
 // # Encoding
 //

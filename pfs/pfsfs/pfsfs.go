@@ -124,7 +124,10 @@ func (f *FS) Open(name string) (fs.File, error) {
 	if m.Size != e.Size {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w: file is %d bytes, its directory says %d", object.ErrInvalid, m.Size, e.Size)}
 	}
-	return &File{fsys: f, name: name, info: info{e}, m: m}, nil
+	return &File{fsys: f, name: name, info: info{e}, m: m,
+		r: object.NewReader(m, f.src.Object, func(ctx context.Context, c object.Chunk, _ uint64) ([]byte, error) {
+			return f.chunk(ctx, c)
+		})}, nil
 }
 
 // Stat implements fs.StatFS.
@@ -226,10 +229,8 @@ type File struct {
 	name string
 	info info
 	m    *object.File
+	r    *object.Reader
 	off  int64
-
-	cur      []byte // last chunk read
-	curStart int64
 }
 
 var (
@@ -241,7 +242,7 @@ var (
 func (f *File) Stat() (fs.FileInfo, error) { return f.info, nil }
 
 // Close implements fs.File.
-func (f *File) Close() error { f.cur = nil; return nil }
+func (f *File) Close() error { f.r.Release(); return nil }
 
 // Read implements io.Reader.
 func (f *File) Read(p []byte) (int, error) {
@@ -255,46 +256,19 @@ func (f *File) Read(p []byte) (int, error) {
 
 // ReadAt implements io.ReaderAt.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrInvalid}
+	n, err := f.r.ReadAt(context.Background(), p, off)
+	if err != nil && err != io.EOF {
+		err = &fs.PathError{Op: "read", Path: f.name, Err: err}
 	}
-	ctx := context.Background()
-	n := 0
-	for n < len(p) {
-		pos := off + int64(n)
-		if pos >= int64(f.m.Size) {
-			return n, io.EOF
-		}
-		if f.cur == nil || pos < f.curStart || pos >= f.curStart+int64(len(f.cur)) {
-			c, start, err := f.m.Find(ctx, f.fsys.src.Object, uint64(pos))
-			if err != nil {
-				return n, &fs.PathError{Op: "read", Path: f.name, Err: err}
-			}
-			b, err := f.fsys.chunk(ctx, c)
-			if err != nil {
-				return n, &fs.PathError{Op: "read", Path: f.name, Err: err}
-			}
-			f.cur, f.curStart = b, int64(start)
-		}
-		n += copy(p[n:], f.cur[pos-f.curStart:])
-	}
-	return n, nil
+	return n, err
 }
 
 // Seek implements io.Seeker.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += f.off
-	case io.SeekEnd:
-		offset += int64(f.m.Size)
-	default:
-		offset = -1
+	off, err := object.Seek(f.off, int64(f.m.Size), offset, whence)
+	if err != nil {
+		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: err}
 	}
-	if offset < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
-	}
-	f.off = offset
-	return offset, nil
+	f.off = off
+	return off, nil
 }

@@ -238,11 +238,9 @@ type File struct {
 	ver    names.Version
 	root   *object.File
 	get    object.GetFunc
+	r      *object.Reader
 	off    int64
 	closed bool
-
-	cur      []byte
-	curStart int64
 }
 
 var (
@@ -262,7 +260,8 @@ func (v *Volume) get(ctx context.Context, ns string, id cid.ID) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vol: open file %s: %w", id.Short(), err)
 	}
-	return &File{v: v, ctx: ctx, id: id, root: root, get: get}, nil
+	return &File{v: v, ctx: ctx, id: id, root: root, get: get,
+		r: object.NewReader(root, get, v.readChunk)}, nil
 }
 
 // Open opens the latest version of ns/name; a name never written or removed
@@ -299,7 +298,7 @@ func (f *File) Size() int64 { return int64(f.root.Size) }
 func (f *File) Version() names.Version { return f.ver }
 
 // Close releases the file.
-func (f *File) Close() error { f.cur, f.closed = nil, true; return nil }
+func (f *File) Close() error { f.r.Release(); f.closed = true; return nil }
 
 // Read implements io.Reader.
 func (f *File) Read(p []byte) (int, error) {
@@ -317,47 +316,14 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if f.closed {
 		return 0, fs.ErrClosed
 	}
-	if off < 0 {
-		return 0, fs.ErrInvalid
-	}
-	n := 0
-	for n < len(p) {
-		pos := off + int64(n)
-		if pos >= f.Size() {
-			return n, io.EOF
-		}
-		if f.cur == nil || pos < f.curStart || pos >= f.curStart+int64(len(f.cur)) {
-			c, start, err := f.root.Find(f.ctx, f.get, uint64(pos))
-			if err != nil {
-				return n, err
-			}
-			b, err := f.v.readChunk(f.ctx, c, start)
-			if err != nil {
-				return n, err
-			}
-			f.cur, f.curStart = b, int64(start)
-		}
-		n += copy(p[n:], f.cur[pos-f.curStart:])
-	}
-	return n, nil
+	return f.r.ReadAt(f.ctx, p, off)
 }
 
 // Seek implements io.Seeker.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += f.off
-	case io.SeekEnd:
-		offset += f.Size()
-	default:
-		return f.off, fs.ErrInvalid
-	}
-	if offset < 0 {
-		return f.off, fs.ErrInvalid
-	}
-	f.off = offset
-	return offset, nil
+	off, err := object.Seek(f.off, f.Size(), offset, whence)
+	f.off = off
+	return off, err
 }
 
 type readJob struct {
