@@ -251,22 +251,26 @@ func (v *Volume) repairItem(ctx context.Context, it item, deep bool) RepairRepor
 		return rep
 	}
 	rep.Blocks += len(it.ids)
+	// Every target is asked at once: a round trip each, not one after
+	// another.
+	oks := make([]bool, len(it.ids))
+	errs := make([]error, len(it.ids))
+	parallel(len(it.ids), func(i int) {
+		st := v.c.Store(targets[i])
+		if deep {
+			_, errs[i] = st.Get(ctx, it.ids[i])
+			oks[i] = errs[i] == nil
+		} else {
+			oks[i], errs[i] = st.Has(ctx, it.ids[i])
+		}
+	})
 	bad := map[int]bool{}
 	corrupt := map[int]bool{}
-	for i, id := range it.ids {
-		st := v.c.Store(targets[i])
-		var ok bool
-		var err error
-		if deep {
-			_, err = st.Get(ctx, id)
-			ok = err == nil
-		} else {
-			ok, err = st.Has(ctx, id)
-		}
+	for i := range it.ids {
 		switch {
-		case ok:
+		case oks[i]:
 			continue
-		case errors.Is(err, blockstore.ErrCorrupt):
+		case errors.Is(errs[i], blockstore.ErrCorrupt):
 			corrupt[i] = true
 			rep.Corrupt++
 		default:
@@ -281,11 +285,19 @@ func (v *Volume) repairItem(ctx context.Context, it item, deep bool) RepairRepor
 	// A good copy of a bad block anywhere (misplaced by a put's fallback, or
 	// a whole copy) is copied.
 	rank := place.Rank(it.key, live)
+	var mu sync.Mutex
+	badList := make([]int, 0, len(bad))
 	for i := range bad {
-		if b, _, err := v.fetchWhole(ctx, it.ids[i], without(rank, targets[i]), 0); err == nil {
-			blocks[i] = b
-		}
+		badList = append(badList, i)
 	}
+	parallel(len(badList), func(j int) {
+		i := badList[j]
+		if b, err := v.findCopy(ctx, it.ids[i], without(rank, targets[i])); err == nil {
+			mu.Lock()
+			blocks[i] = b
+			mu.Unlock()
+		}
+	})
 	var want []int
 	for i := range bad {
 		if blocks[i] == nil {
@@ -329,31 +341,41 @@ func (v *Volume) repairItem(ctx context.Context, it item, deep bool) RepairRepor
 	return rep
 }
 
-// rebuild reconstructs the shards at want from k good ones found anywhere.
+// rebuild reconstructs the shards at want from k good ones found anywhere:
+// it fetches just enough of the others (each from its ranked node first),
+// and more only if some of those fail.
 func (v *Volume) rebuild(ctx context.Context, it item, targets, rank []string, bad map[int]bool, blocks [][]byte, want []int) error {
 	shards := make([][]byte, len(it.ids))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i, id := range it.ids {
-		if blocks[i] != nil {
+	present := 0
+	var candidates []int
+	for i := range it.ids {
+		switch {
+		case blocks[i] != nil:
 			shards[i] = blocks[i]
-			continue
+			present++
+		case !bad[i]:
+			candidates = append(candidates, i)
 		}
-		if bad[i] {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			order := append([]string{targets[i]}, without(rank, targets[i])...)
-			if b, _, err := v.fetchWhole(ctx, id, order, 0); err == nil {
-				mu.Lock()
-				shards[i] = b
-				mu.Unlock()
-			}
-		}()
 	}
-	wg.Wait()
+	for present < it.k && len(candidates) > 0 {
+		round := candidates[:min(it.k-present, len(candidates))]
+		candidates = candidates[len(round):]
+		got := make([][]byte, len(round))
+		parallel(len(round), func(j int) {
+			i := round[j]
+			order := append([]string{targets[i]}, without(rank, targets[i])...)
+			got[j], _, _ = v.fetchWhole(ctx, it.ids[i], order, 0)
+		})
+		for j, b := range got {
+			if b != nil {
+				shards[round[j]] = b
+				present++
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
 	if _, err := erasure.Reconstruct(shards, it.ids, it.k, it.m, want); err != nil {
 		return err
 	}
@@ -361,6 +383,40 @@ func (v *Volume) rebuild(ctx context.Context, it item, targets, rank []string, b
 		blocks[i] = shards[i]
 	}
 	return nil
+}
+
+// findCopy looks for a good copy of block id on nodes (a block misplaced
+// by a put's fallback, or a whole copy): it asks them all whether they
+// have it at once and reads it from the first, in order, that does.
+func (v *Volume) findCopy(ctx context.Context, id cid.ID, nodes []string) ([]byte, error) {
+	has := make([]bool, len(nodes))
+	parallel(len(nodes), func(i int) {
+		has[i], _ = v.c.Store(nodes[i]).Has(ctx, id)
+	})
+	var holders []string
+	for i, ok := range has {
+		if ok {
+			holders = append(holders, nodes[i])
+		}
+	}
+	if len(holders) == 0 {
+		return nil, ErrMissing
+	}
+	b, _, err := v.fetchWhole(ctx, id, holders, 0)
+	return b, err
+}
+
+// parallel calls fn(0) … fn(n-1) at once and waits for them all.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		go func() {
+			defer wg.Done()
+			fn(i)
+		}()
+	}
+	wg.Wait()
 }
 
 func without(nodes []string, drop string) []string {
