@@ -21,6 +21,7 @@ type testNet struct {
 	mu    sync.Mutex
 	order []string
 	nodes map[string]*testNode
+	gets  map[cid.ID]int // Get calls per block id, on any node
 }
 
 type testNode struct {
@@ -32,7 +33,7 @@ type testNode struct {
 var errDead = errors.New("test: node is dead")
 
 func newTestNet(n int) *testNet {
-	t := &testNet{nodes: map[string]*testNode{}}
+	t := &testNet{nodes: map[string]*testNode{}, gets: map[cid.ID]int{}}
 	for i := range n {
 		t.add(fmt.Sprintf("n%d", i), blockstore.NewMem())
 	}
@@ -64,6 +65,19 @@ func (t *testNet) revive(name string, fresh bool) {
 	if fresh {
 		n.store = blockstore.NewMem()
 	}
+}
+
+// getsOf returns how many Gets asked for any of ids since the last call
+// for them, and resets their counts.
+func (t *testNet) getsOf(ids ...cid.ID) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		n += t.gets[id]
+		delete(t.gets, id)
+	}
+	return n
 }
 
 func (t *testNet) failAfter(name string, puts int) {
@@ -148,6 +162,9 @@ func (s nodeStore) Put(ctx context.Context, id cid.ID, data []byte) error {
 }
 
 func (s nodeStore) Get(ctx context.Context, id cid.ID) ([]byte, error) {
+	s.net.mu.Lock()
+	s.net.gets[id]++
+	s.net.mu.Unlock()
 	st, err := s.get()
 	if err != nil {
 		return nil, err

@@ -203,6 +203,59 @@ func TestRS32SurvivesTwoAndRepairs(t *testing.T) {
 	checkAll(t, v, files)
 }
 
+// TestRepairReadsK: rebuilding a lost shard reads k of the others, not
+// all of them; when one of those is gone too, it reads one more and both
+// lost shards come back.
+func TestRepairReadsK(t *testing.T) {
+	e := newEnv(5)
+	v := e.volume(t, "n0", 3, 2, csize)
+	data := randBytes(23, 4*csize)
+	ver := put(t, v, "t", "f", data)
+	red, err := v.Redundancy(context.Background(), ver.Object)
+	if err != nil || len(red) != 4 {
+		t.Fatalf("redundancy: %v, %d chunks", err, len(red))
+	}
+	shardIDs := func(r ChunkRedundancy) []cid.ID { return r.Chunk.Shards }
+	for _, r := range red {
+		e.net.getsOf(shardIDs(r)...)
+	}
+	// One shard of every chunk lost (a replaced disk).
+	e.net.kill("n3")
+	e.net.revive("n3", true)
+	rep, err := v.RepairAll(context.Background(), false)
+	if err != nil || rep.Failed != 0 || rep.Rebuilt != len(red) {
+		t.Fatalf("repair: %+v %v", rep, err)
+	}
+	for _, r := range red {
+		if got := e.net.getsOf(shardIDs(r)...); got != 3 {
+			t.Fatalf("chunk %s: rebuilding one shard read %d shards, want k=3", r.Chunk.ID.Short(), got)
+		}
+	}
+	// Shard 0 of the first chunk lost and shard 1 corrupt (which a
+	// shallow repair's Has does not see): the rebuild reads shards 1-3,
+	// finds shard 1 bad, and reads shard 4 in its place.
+	r := red[0]
+	if err := e.net.mem(r.Blocks[0].Want).Delete(context.Background(), r.Blocks[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.net.mem(r.Blocks[1].Want).Corrupt(r.Blocks[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = v.RepairAll(context.Background(), false)
+	if err != nil || rep.Failed != 0 || rep.Rebuilt != 1 {
+		t.Fatalf("second repair: %+v %v", rep, err)
+	}
+	if e.net.getsOf(r.Blocks[4].ID) != 1 || e.net.getsOf(r.Blocks[2].ID, r.Blocks[3].ID) != 2 {
+		t.Fatal("the rebuild did not fall back to shard 4 when shard 1 was bad")
+	}
+	if b, err := e.net.mem(r.Blocks[0].Want).Get(context.Background(), r.Blocks[0].ID); err != nil || cid.Sum(b) != r.Blocks[0].ID {
+		t.Fatalf("shard 0 not rebuilt: %v", err)
+	}
+	if got, err := readAll(t, v, "t", "f"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read after repair: %v", err)
+	}
+}
+
 func TestRepairFromScratch(t *testing.T) {
 	e := newEnv(5)
 	v := e.volume(t, "n0", 3, 2, csize)
