@@ -288,6 +288,10 @@ func TestClusterTopicsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "b to learn a's topic", func() bool { _, ok := b.TopicValue("from-a"); return ok })
+	// b may have stored "gone" before the deletion reached it (the write
+	// starts a gossip round at once, the deletion waits for the next one):
+	// wait until it holds the tombstone, which is what must survive.
+	eventually(t, 10*time.Second, "b to learn the deletion", func() bool { e, ok := b.topics.Get("gone"); return ok && e.Deleted })
 	dir, key := b.cfg.DataDir, b.cfg.Identity
 	a.Close()
 	b.Close()
