@@ -482,10 +482,11 @@ func (v *Volume) background() {
 	} else {
 		queueKick = nil // explicit RepairQueued calls drain the queue
 	}
+	var scrubTimer *time.Timer
 	if v.cfg.ScrubEvery > 0 {
-		t := time.NewTicker(v.cfg.ScrubEvery)
-		defer t.Stop()
-		scrubTick = t.C
+		scrubTimer = time.NewTimer(v.firstScrub())
+		defer scrubTimer.Stop()
+		scrubTick = scrubTimer.C
 	}
 	for {
 		select {
@@ -498,6 +499,12 @@ func (v *Volume) background() {
 			if err != nil || rep.Corrupt > 0 {
 				v.log.Warn("pfs scrub", "blocks", rep.Blocks, "corrupt", rep.Corrupt, "err", err)
 			}
+			if err == nil && v.cfg.ScrubClock != nil {
+				if err := v.cfg.ScrubClock.Scrubbed(v.cfg.Now()); err != nil {
+					v.log.Warn("pfs scrub: recording its time", "err", err)
+				}
+			}
+			scrubTimer.Reset(v.cfg.ScrubEvery)
 			if rep.Corrupt > 0 && v.cfg.RepairEvery > 0 {
 				v.repairLogged(ctx) // rewrite now what the scrub deleted from chunks this node answers for
 			}
@@ -505,6 +512,20 @@ func (v *Volume) background() {
 			v.repairLogged(ctx)
 		}
 	}
+}
+
+// firstScrub is how long after Open the first background scrub runs:
+// ScrubEvery after the last one the ScrubClock remembers (at once if that is
+// past), or ScrubEvery from now.
+func (v *Volume) firstScrub() time.Duration {
+	if v.cfg.ScrubClock == nil {
+		return v.cfg.ScrubEvery
+	}
+	last := v.cfg.ScrubClock.LastScrub()
+	if last.IsZero() {
+		return v.cfg.ScrubEvery
+	}
+	return min(max(v.cfg.ScrubEvery-v.cfg.Now().Sub(last), 0), v.cfg.ScrubEvery)
 }
 
 func (v *Volume) repairLogged(ctx context.Context) {

@@ -139,10 +139,25 @@ type Config struct {
 	// far apart from the cheap existence checks of Repair: reads find the
 	// damage they touch at once, scrubs find the rest eventually.
 	ScrubEvery time.Duration
+	// ScrubClock, if set, remembers when the last scrub ran across
+	// restarts, so that a node restarted more often than ScrubEvery still
+	// scrubs: the next scrub is due ScrubEvery after that time (at once if
+	// overdue). Without it the period starts over with every Open.
+	ScrubClock ScrubClock
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives repair and GC events; nil means slog.Default().
 	Log *slog.Logger
+}
+
+// ScrubClock keeps the time of the last scrub where it outlives the
+// process.
+type ScrubClock interface {
+	// LastScrub returns when the last scrub finished; the zero time means
+	// never (the volume then counts from now).
+	LastScrub() time.Time
+	// Scrubbed records that a scrub finished at t.
+	Scrubbed(t time.Time) error
 }
 
 // Volume is the file system engine of one node. It is safe for concurrent

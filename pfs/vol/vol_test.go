@@ -659,13 +659,14 @@ func TestGCSparesInFlightPut(t *testing.T) {
 }
 
 // backgroundVolumes opens a volume on every node of e that repairs every
-// 5 ms and scrubs every scrub (0: never), and returns the first one.
-func backgroundVolumes(t *testing.T, e *testEnv, scrub time.Duration) *Volume {
+// 5 ms and scrubs every scrub (0: never), with clock if not nil, and
+// returns the first one.
+func backgroundVolumes(t *testing.T, e *testEnv, scrub time.Duration, clock ScrubClock) *Volume {
 	var first *Volume
 	for _, n := range e.net.live() {
 		v, err := Open(Config{
 			Cluster: view{e.net, n}, Names: e.names, Splitter: chunk.Fixed(csize),
-			RepairEvery: 5 * time.Millisecond, ScrubEvery: scrub,
+			RepairEvery: 5 * time.Millisecond, ScrubEvery: scrub, ScrubClock: clock,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -682,7 +683,7 @@ func TestBackgroundRepair(t *testing.T) {
 	// Every node runs its own background repair of what it is responsible
 	// for; reads repair what they find at once.
 	e := newEnv(5)
-	v := backgroundVolumes(t, e, 0)
+	v := backgroundVolumes(t, e, 0, nil)
 	data := randBytes(21, 4*csize)
 	ver := put(t, v, "t", "f", data)
 	red, _ := v.Redundancy(context.Background(), ver.Object)
@@ -713,7 +714,7 @@ func TestBackgroundScrub(t *testing.T) {
 	// A corrupt parity shard is never touched by reads and passes Repair's
 	// existence check: only a scrub finds it, and repair then rewrites it.
 	e := newEnv(5)
-	v := backgroundVolumes(t, e, 5*time.Millisecond)
+	v := backgroundVolumes(t, e, 5*time.Millisecond, nil)
 	data := randBytes(22, 2*csize)
 	ver := put(t, v, "t", "f", data)
 	red, _ := v.Redundancy(context.Background(), ver.Object)
@@ -731,5 +732,61 @@ func TestBackgroundScrub(t *testing.T) {
 			t.Fatalf("corrupt parity shard not scrubbed and rewritten: %v", err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// memScrubClock is a ScrubClock in memory that counts the scrubs recorded.
+type memScrubClock struct {
+	mu    sync.Mutex
+	last  time.Time
+	count int
+}
+
+func (c *memScrubClock) LastScrub() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *memScrubClock) Scrubbed(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last, c.count = t, c.count+1
+	return nil
+}
+
+func (c *memScrubClock) scrubs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count
+}
+
+// TestScrubClock: with a daily scrub whose last run, remembered across a
+// restart, was a day ago, the volumes scrub at once and record it; with a
+// last run just now, they wait.
+func TestScrubClock(t *testing.T) {
+	due := &memScrubClock{last: time.Now().Add(-24 * time.Hour)}
+	e := newEnv(5)
+	v := backgroundVolumes(t, e, 24*time.Hour, due)
+	data := randBytes(24, 2*csize)
+	put(t, v, "t", "f", data)
+	deadline := time.Now().Add(10 * time.Second)
+	// The nodes share the clock here, so the first to scrub puts the
+	// others' next one a day away.
+	for due.scrubs() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("an overdue scrub did not run")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if since := time.Since(due.LastScrub()); since > time.Minute {
+		t.Fatalf("recorded scrub time is %v old", since)
+	}
+
+	fresh := &memScrubClock{last: time.Now()}
+	backgroundVolumes(t, newEnv(5), 24*time.Hour, fresh)
+	time.Sleep(50 * time.Millisecond)
+	if n := fresh.scrubs(); n != 0 {
+		t.Fatalf("%d scrubs ran right after one", n)
 	}
 }
