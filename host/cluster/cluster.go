@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/consensus"
+	"github.com/p-kernel/p-kernel/host/internal/atomicfile"
 	"github.com/p-kernel/p-kernel/host/manifest"
 	"github.com/p-kernel/p-kernel/host/member"
 	"github.com/p-kernel/p-kernel/host/mesh"
@@ -229,7 +230,7 @@ func loadSecret(dir, token string, joining bool) (secret []byte, fresh bool, err
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, err
 	}
-	if err := os.WriteFile(path, secret, 0o600); err != nil {
+	if err := atomicfile.Write(path, secret, 0o600); err != nil {
 		return nil, false, err
 	}
 	return secret, true, nil

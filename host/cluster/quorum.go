@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/consensus"
+	"github.com/p-kernel/p-kernel/host/internal/atomicfile"
 	"github.com/p-kernel/p-kernel/host/manifest"
 	"github.com/p-kernel/p-kernel/host/member"
 	"github.com/zeebo/blake3"
@@ -44,7 +45,9 @@ func (c *Cluster) setCID(cid string) {
 	c.mu.Lock()
 	c.cid = cid
 	c.mu.Unlock()
-	os.WriteFile(c.cidPath(), []byte(cid+"\n"), 0o600)
+	if err := atomicfile.Write(c.cidPath(), []byte(cid+"\n"), 0o600); err != nil {
+		c.log.Warn("cluster: saving the consensus id", "err", err)
+	}
 }
 
 // CID is this node's consensus id.

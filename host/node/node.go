@@ -26,6 +26,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/actor"
 	"github.com/p-kernel/p-kernel/host/bus"
 	"github.com/p-kernel/p-kernel/host/embed"
+	"github.com/p-kernel/p-kernel/host/internal/atomicfile"
 	"github.com/p-kernel/p-kernel/host/mesh"
 	"github.com/p-kernel/p-kernel/host/pfshost"
 	"github.com/p-kernel/p-kernel/host/runtime"
@@ -111,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.CompileCacheDir = filepath.Join(cfg.DataDir, "cache", "compiled")
 	}
 	n := &Node{cfg: cfg, start: time.Now()}
-	key, err := loadIdentity(cfg.DataDir)
+	key, err := loadIdentity(cfg.DataDir, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -184,42 +185,33 @@ func (n *Node) Close(ctx context.Context) error {
 // loadIdentity reads or creates the node's Ed25519 key. The node id is
 // derived from its public key (mesh.NodeID: the first 80 bits of
 // BLAKE3(public key) in lowercase base32).
-func loadIdentity(dir string) (ed25519.PrivateKey, error) {
+//
+// A key file of the wrong size (a power cut on a FAT partition once left
+// an empty one) is moved aside to identity.key.bad and a new identity is
+// made: a headless node that refused to start would reboot forever, while
+// a node with a new identity joins again as a new member (the old one is
+// declared dead and replaced).
+func loadIdentity(dir string, log *slog.Logger) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, "identity.key")
 	seed, err := os.ReadFile(path)
+	if err == nil && len(seed) != ed25519.SeedSize {
+		log.Warn("identity: the key file is damaged: moved aside, and this node gets a new identity",
+			"file", path, "bytes", len(seed), "want", ed25519.SeedSize, "moved_to", path+".bad")
+		if err := os.Rename(path, path+".bad"); err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+		err = os.ErrNotExist
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		seed = make([]byte, ed25519.SeedSize)
 		rand.Read(seed)
-		if err := writeFileAtomic(path, seed, 0o600); err != nil {
+		if err := atomicfile.Write(path, seed, 0o600); err != nil {
 			return nil, fmt.Errorf("identity: %w", err)
 		}
 	} else if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("identity: %s is %d bytes, want %d (corrupt? move it away to get a new identity)", path, len(seed), ed25519.SeedSize)
-	}
 	return ed25519.NewKeyFromSeed(seed), nil
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // publishNode sets sys/node, the node's identity record.

@@ -2,9 +2,10 @@ package pfshost
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/p-kernel/p-kernel/host/internal/atomicfile"
 )
 
 // scrubClock keeps the time of the node's last p-fs scrub in a file, so
@@ -32,22 +33,7 @@ func (c scrubClock) LastScrub() time.Time {
 	return now
 }
 
-// Scrubbed implements vol.ScrubClock: the time is written to a temporary
-// file and renamed over the old one.
+// Scrubbed implements vol.ScrubClock.
 func (c scrubClock) Scrubbed(t time.Time) error {
-	tmp, err := os.CreateTemp(filepath.Dir(c.path), ".last-scrub-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.WriteString(t.UTC().Format(time.RFC3339Nano) + "\n")
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), c.path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.Write(c.path, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"), 0o644)
 }

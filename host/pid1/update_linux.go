@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/api"
+	"github.com/p-kernel/p-kernel/host/internal/atomicfile"
 )
 
 // bootDir holds the update state and the fetched images, on the data
@@ -138,7 +139,8 @@ func fetchImage(ctx context.Context, data, id string) error {
 	if err := get(m.Initramfs, "initramfs.gz"); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "manifest.json"), buf.Bytes(), 0o644)
+	// The manifest is written last, atomically, and marks the image whole.
+	return atomicfile.Write(filepath.Join(dir, "manifest.json"), buf.Bytes(), 0o644)
 }
 
 // updater is the update side of one boot: which image runs, and its state.
