@@ -123,9 +123,16 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if err := os.WriteFile(filepath.Join(o.Out, "cmdline.txt"), []byte(img.Cmdline+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	if o.Arch != "rpi" {
+	if o.Arch == "rpi" {
+		// QEMU boots the kernel directly, without the Pi's firmware, so
+		// it needs the device tree next to the kernel.
+		if err := copyFile(filepath.Join(k.Dir, RPiQEMUDTB), filepath.Join(o.Out, RPiQEMUDTB)); err != nil {
+			return nil, err
+		}
+	}
+	{
 		args := QEMU(o.Arch, img.Kernel, img.Initramfs, img.Cmdline)
-		args = append(args, "-netdev", "user,id=net0,restrict=off", "-device", "virtio-net-pci,netdev=net0")
+		args = append(args, "-netdev", "user,id=net0,restrict=off", "-device", QEMUNIC(o.Arch)+",netdev=net0")
 		sh := "#!/bin/sh\n# Boots this image under QEMU; Ctrl-A X quits. Extra arguments go to QEMU.\ncd \"$(dirname \"$0\")\"\nexec " + shellQuote(args) + " \"$@\"\n"
 		sh = strings.ReplaceAll(sh, o.Out+"/", "")
 		if err := os.WriteFile(filepath.Join(o.Out, "qemu.sh"), []byte(sh), 0o755); err != nil {
@@ -146,8 +153,24 @@ func fetchKernel(ctx context.Context, o *Options) (*kernel.Kernel, error) {
 	return kernel.Fetch(ctx, o.Arch)
 }
 
+// RPiQEMUDTB is the device tree an rpi image boots with under QEMU
+// (-M raspi3b, a Raspberry Pi 3 B); on a Pi the firmware picks its own.
+const RPiQEMUDTB = "bcm2710-rpi-3-b.dtb"
+
+// QEMUNIC is the QEMU network device of an image: virtio, or on the
+// emulated Pi 3 a USB network adapter, which the kernel names usb0.
+func QEMUNIC(arch string) string {
+	if arch == "rpi" {
+		return "usb-net"
+	}
+	return "virtio-net-pci"
+}
+
 // QEMU is the machine part of the QEMU command line for an image (no
-// network devices): serial console on stdio, no graphics, no reboot.
+// network devices): serial console on stdio, no graphics, no reboot. An
+// rpi image boots as a Raspberry Pi 3 B (-M raspi3b); an SD card for it
+// must be a power of two in size (QEMU's rule), so a copy of sd.img
+// grown to 2 GiB is what goes in as -drive if=sd.
 func QEMU(arch, kernelPath, initrd, cmdline string) []string {
 	var a []string
 	switch arch {
@@ -158,13 +181,15 @@ func QEMU(arch, kernelPath, initrd, cmdline string) []string {
 	case "arm64":
 		a = []string{"qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57"}
 	case "rpi":
-		a = []string{"qemu-system-aarch64", "-M", "raspi3b"}
+		// The serial console is the mini UART, QEMU's second serial port;
+		// the first (the PL011) goes nowhere. Ctrl-A X still quits.
+		a = []string{"qemu-system-aarch64", "-M", "raspi3b", "-dtb", filepath.Join(filepath.Dir(kernelPath), RPiQEMUDTB),
+			"-m", "1G", "-display", "none", "-serial", "null", "-serial", "mon:stdio"}
 	}
-	mem := "1024"
-	if arch == "rpi" {
-		mem = "1G"
+	if arch != "rpi" {
+		a = append(a, "-m", "1024", "-nographic")
 	}
-	a = append(a, "-m", mem, "-nographic", "-no-reboot", "-kernel", kernelPath, "-initrd", initrd, "-append", cmdline)
+	a = append(a, "-no-reboot", "-kernel", kernelPath, "-initrd", initrd, "-append", cmdline)
 	switch arch {
 	case "amd64":
 		// One CPU: under software emulation (QEMU 7.2 TCG) the gokrazy

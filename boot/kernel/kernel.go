@@ -27,7 +27,10 @@ type Source struct {
 var Sources = map[string]Source{
 	"amd64": {"github.com/gokrazy/kernel.amd64", "v0.0.0-20260705070735-de680abf072b", "ttyS0"},
 	"arm64": {"github.com/gokrazy/kernel.arm64", "v0.0.0-20260705071517-37841c4d6ff1", "ttyAMA0"},
-	"rpi":   {"github.com/gokrazy/kernel.rpi", "v0.0.0-20251127164438-9778ec0261de", "ttyS1"},
+	// The Pi's GPIO 14/15 serial port is the mini UART (the PL011 serves
+	// Bluetooth), which this kernel names ttyS0 (seen booting it under
+	// QEMU -M raspi3b with the Pi 3 B device tree).
+	"rpi": {"github.com/gokrazy/kernel.rpi", "v0.0.0-20251127164438-9778ec0261de", "ttyS0"},
 }
 
 // Firmware is the Raspberry Pi boot firmware (start*.elf, fixup*.dat,

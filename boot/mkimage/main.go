@@ -49,9 +49,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("kernel     %s (%s)\ninitramfs  %s\ncmdline    %s\n", img.Kernel, img.KernelPkg, img.Initramfs, img.Cmdline)
-	if *arch != "rpi" {
-		fmt.Printf("qemu       %s/qemu.sh\n", *out)
-	}
+	fmt.Printf("qemu       %s/qemu.sh\n", *out)
 	if *iso {
 		p, err := image.ISO(ctx, img)
 		if err != nil {

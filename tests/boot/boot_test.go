@@ -1,7 +1,10 @@
 package boot
 
 import (
+	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/p-kernel/p-kernel/boot/fat"
+	"github.com/p-kernel/p-kernel/boot/image"
 	"github.com/p-kernel/p-kernel/host/mesh"
 	"github.com/p-kernel/p-kernel/host/wasmbuild"
 )
@@ -24,7 +28,7 @@ const readyTimeout = 3 * time.Minute
 func bootReady(t *testing.T, arch, cmdline string, qemuArgs ...string) (*VM, time.Duration) {
 	img := buildImage(t, arch)
 	vm := Boot(t, arch, img, "", "pk.shell=1 pk.onexit=poweroff "+cmdline,
-		append([]string{"-netdev", "user,id=net0,restrict=off", "-device", "virtio-net-pci,netdev=net0"}, qemuArgs...)...)
+		append([]string{"-netdev", "user,id=net0,restrict=off", "-device", image.QEMUNIC(arch) + ",netdev=net0"}, qemuArgs...)...)
 	vm.Wait(0, `pid1: pkhost is PID 1`, readyTimeout)
 	vm.Wait(0, `pid1: network up \(DHCP\).*addr=10\.0\.2\.15/24`, readyTimeout)
 	line, _ := vm.Wait(0, `pid1: ready`, readyTimeout)
@@ -95,6 +99,100 @@ func vfatDisk(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestBootRPi boots the Raspberry Pi image as a Pi 3 B under QEMU
+// (-M raspi3b; QEMU loads the kernel, initramfs and device tree itself, as
+// the Pi's firmware would) with a copy of the image's own SD card: the
+// kernel reads the card's partition table, pid1 keeps the node's data on
+// its PKDATA partition, the network comes up by DHCP on the USB adapter
+// (usb0), the modules run, and after a clean power-off the node's files
+// are on the card.
+func TestBootRPi(t *testing.T) {
+	need(t, "qemu-system-aarch64")
+	img := buildImage(t, "rpi")
+	sd, err := image.SDCard(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// QEMU takes only SD cards whose size is a power of two.
+	card := filepath.Join(t.TempDir(), "sd.img")
+	sparseCopy(t, sd, card)
+	if err := os.Truncate(card, 2<<30); err != nil {
+		t.Fatal(err)
+	}
+	vm, took := bootReady(t, "rpi", "", "-drive", "file="+card+",if=sd,format=raw")
+	t.Logf("rpi (QEMU raspi3b): boot to ready in %s", took.Round(100*time.Millisecond))
+	vm.Wait(0, `network up \(DHCP\).*iface=usb0`, time.Second)
+	vm.Wait(0, `data on a persistent partition.*device=/dev/mmcblk0p3.*fs=vfat`, time.Second)
+	vm.PowerOff()
+
+	f, err := os.Open(card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mbr := make([]byte, 512)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The third MBR entry is the data partition; its start is in sectors.
+	start := int64(binary.LittleEndian.Uint32(mbr[446+2*16+8:])) * 512
+	r, err := fat.Open(f, start)
+	if err != nil {
+		t.Fatalf("the card's data partition at %d: %v", start, err)
+	}
+	for name, size := range map[string]int{"pkhost/identity.key": 32, "pkhost/state.db": -1} {
+		b, err := r.ReadFile(name)
+		if err != nil || (size >= 0 && len(b) != size) || len(b) == 0 {
+			t.Errorf("%s on the card: %d bytes, %v", name, len(b), err)
+		}
+	}
+}
+
+// sparseCopy copies the file src to dst, leaving holes where src has
+// blocks of zeros (an SD image is mostly empty).
+func sparseCopy(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, err := io.ReadFull(in, buf)
+		if n > 0 && !allZero(buf[:n]) {
+			if _, err := out.WriteAt(buf[:n], off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := out.Truncate(off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // TestBoot386 boots the 386 image (Debian's 686 kernel, pkhost built with

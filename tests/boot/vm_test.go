@@ -117,6 +117,11 @@ func Boot(t *testing.T, name string, img *image.Image, initrd, cmdline string, q
 			args = append(args[:i:i], append([]string{"-display", "none", "-serial", "stdio", "-monitor", "none"}, args[i+1:]...)...)
 			break
 		}
+		if a == "mon:stdio" { // the Pi's second serial port
+			args[i] = "stdio"
+			args = append(args, "-monitor", "none")
+			break
+		}
 	}
 	// -reboot: the machine restarts on reboot (QEMU's default) instead of
 	// exiting; the update test needs that.
