@@ -281,13 +281,13 @@ func lineHas(out string, words ...string) bool {
 func TestBootTime(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PK_BOOT_RUNS"))
 	if n == 0 {
-		t.Skip("set PK_BOOT_RUNS=N (and PK_BOOT_ARCH=amd64|arm64)")
+		t.Skip("set PK_BOOT_RUNS=N (and PK_BOOT_ARCH=amd64|arm64|rpi)")
 	}
 	arch := os.Getenv("PK_BOOT_ARCH")
 	if arch == "" {
 		arch = "amd64"
 	}
-	need(t, map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}[arch])
+	need(t, map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64", "rpi": "qemu-system-aarch64"}[arch])
 	var times []time.Duration
 	for i := range n {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
