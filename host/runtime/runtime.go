@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/p-kernel/p-kernel/abi"
@@ -63,9 +65,12 @@ const DefaultMaxMemoryPages = 16384
 type Runtime struct {
 	rt       wazero.Runtime
 	cache    wazero.CompilationCache
+	cacheDir string
 	log      *slog.Logger
 	maxPages uint32
 	wd       *watchdog
+
+	closeOnce sync.Once
 
 	mu   sync.Mutex
 	mods map[modKey]*Module
@@ -99,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compile cache: %w", err)
 		}
-		r.cache = c
+		r.cache, r.cacheDir = c, filepath.Clean(cfg.CacheDir)
 		rc = rc.WithCompilationCache(c)
 	}
 	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
@@ -117,13 +122,17 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// Close stops the runtime and every instance in it.
+// Close stops the runtime and every instance in it. Later calls do
+// nothing.
 func (r *Runtime) Close(ctx context.Context) error {
-	r.wd.stop()
-	err := r.rt.Close(ctx)
-	if r.cache != nil {
-		r.cache.Close(ctx)
-	}
+	var err error
+	r.closeOnce.Do(func() {
+		r.wd.stop()
+		err = r.rt.Close(ctx)
+		if r.cache != nil {
+			r.cache.Close(ctx)
+		}
+	})
 	return err
 }
 
@@ -190,6 +199,23 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts LoadOptions) (*Mod
 	return m, nil
 }
 
+// clearCache removes every file of the on-disk compile cache, keeping its
+// directories (wazero creates them only when the cache is opened).
+func (r *Runtime) clearCache() {
+	err := filepath.WalkDir(r.cacheDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Remove(p)
+		}
+		if err != nil {
+			r.log.Warn("compile cache: removing", "path", p, "err", err)
+		}
+		return nil
+	})
+	if err != nil {
+		r.log.Warn("compile cache: emptying", "err", err)
+	}
+}
+
 func (m *Module) compile(ctx context.Context, wasm []byte) error {
 	inst, err := guard.Instrument(wasm, guard.Options{MaxMemoryPages: m.MaxPages})
 	switch {
@@ -199,6 +225,15 @@ func (m *Module) compile(ctx context.Context, wasm []byte) error {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	c, err := m.r.rt.CompileModule(ctx, inst)
+	if err != nil && m.r.cacheDir != "" && strings.Contains(err.Error(), "compilationcache:") {
+		// A damaged entry of the on-disk compile cache (a power cut on a
+		// FAT data partition can leave one empty): wazero fails the
+		// compile rather than compiling afresh. The cache is only a
+		// cache: empty it and compile again.
+		m.r.log.Warn("compile cache damaged: emptied, compiling again", "dir", m.r.cacheDir, "err", err)
+		m.r.clearCache()
+		c, err = m.r.rt.CompileModule(ctx, inst)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

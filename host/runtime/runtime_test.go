@@ -96,6 +96,45 @@ func TestDiskCache(t *testing.T) {
 	}
 }
 
+// TestDamagedDiskCache: cache files cut short or emptied (what a power cut
+// on a FAT data partition leaves) make wazero fail the compile; the
+// runtime empties the cache and compiles again, and the module works.
+func TestDamagedDiskCache(t *testing.T) {
+	if runtime.Engine(false) != "compiler" {
+		t.Skip("the interpreter does not use the compile cache")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	wasm, err := os.ReadFile(filepath.Join("..", "..", "examples", "polyglot", "testdata", "rust.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := newRuntime(t, dir)
+	if _, err := r1.Load(ctx, wasm, runtime.LoadOptions{Grants: abi.Groups()}); err != nil {
+		t.Fatal(err)
+	}
+	r1.Close(ctx)
+	damaged := 0
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			damaged++
+			os.Truncate(p, info.Size()/2)
+		}
+		return nil
+	})
+	if damaged == 0 {
+		t.Fatal("nothing in the compilation cache to damage")
+	}
+	r2 := newRuntime(t, dir)
+	m, err := r2.Load(ctx, wasm, runtime.LoadOptions{Grants: abi.Groups()})
+	if err != nil {
+		t.Fatalf("load over a damaged cache: %v", err)
+	}
+	if _, err := r2.Instantiate(ctx, m, runtime.InstanceConfig{Name: "recompiled"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLoadChecks(t *testing.T) {
 	ctx := context.Background()
 	r := newRuntime(t, "")
