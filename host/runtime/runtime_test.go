@@ -69,19 +69,27 @@ func TestSharedCompilationRefcount(t *testing.T) {
 	}
 }
 
-// TestDiskCache: a second runtime on the same cache directory loads from
-// the cache (faster than compiling) and the module works.
-func TestDiskCache(t *testing.T) {
-	ctx := context.Background()
+// cachedRust loads the Rust polyglot guest into a runtime with a fresh
+// compile cache and returns the cache directory, the bytes and the runtime.
+func cachedRust(t *testing.T) (string, []byte, *runtime.Runtime) {
+	t.Helper()
 	dir := t.TempDir()
 	wasm, err := os.ReadFile(filepath.Join("..", "..", "examples", "polyglot", "testdata", "rust.wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1 := newRuntime(t, dir)
-	if _, err := r1.Load(ctx, wasm, runtime.LoadOptions{Grants: abi.Groups()}); err != nil {
+	r := newRuntime(t, dir)
+	if _, err := r.Load(context.Background(), wasm, runtime.LoadOptions{Grants: abi.Groups()}); err != nil {
 		t.Fatal(err)
 	}
+	return dir, wasm, r
+}
+
+// TestDiskCache: a second runtime on the same cache directory loads from
+// the cache (faster than compiling) and the module works.
+func TestDiskCache(t *testing.T) {
+	ctx := context.Background()
+	dir, wasm, _ := cachedRust(t)
 	ents, _ := os.ReadDir(dir)
 	if len(ents) == 0 {
 		t.Fatal("nothing written to the compilation cache")
@@ -104,15 +112,7 @@ func TestDamagedDiskCache(t *testing.T) {
 		t.Skip("the interpreter does not use the compile cache")
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	wasm, err := os.ReadFile(filepath.Join("..", "..", "examples", "polyglot", "testdata", "rust.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1 := newRuntime(t, dir)
-	if _, err := r1.Load(ctx, wasm, runtime.LoadOptions{Grants: abi.Groups()}); err != nil {
-		t.Fatal(err)
-	}
+	dir, wasm, r1 := cachedRust(t)
 	r1.Close(ctx)
 	damaged := 0
 	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
