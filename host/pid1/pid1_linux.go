@@ -420,7 +420,16 @@ func mountData(log *slog.Logger, cfg Config) (string, string) {
 		if fstype == "vfat" {
 			opts = "quiet,utf8,shortname=mixed" // quiet: chmod and chown succeed (FAT has no modes)
 		}
-		if err := unix.Mount(dev, DataMount, fstype, unix.MS_NOATIME, opts); err == nil {
+		flags := uintptr(unix.MS_NOATIME)
+		if fstype == "vfat" {
+			// FAT has no journal: a power cut between writing a directory
+			// entry and the allocation table it points into leaves a
+			// broken file system (a killed VM then failed "mkdir: input/
+			// output error"). DIRSYNC makes creating, renaming and
+			// removing entries synchronous; they are few on a node.
+			flags |= unix.MS_DIRSYNC
+		}
+		if err := unix.Mount(dev, DataMount, fstype, flags, opts); err == nil {
 			log.Info("pid1: data on a persistent partition", "device", dev, "fs", fstype, "dir", data)
 			os.MkdirAll(data, 0o700)
 			return data, fstype

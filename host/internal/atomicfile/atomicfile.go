@@ -14,6 +14,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // Write replaces the file at path with data, durably and atomically.
@@ -41,12 +42,30 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 		return err
 	}
+	// On FAT the renamed entry gets the file's size and first cluster only
+	// when the inode is written back again, so the file is synced once
+	// more under its new name (a power cut showed an empty identity.key
+	// otherwise, with the directory already synced).
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return SyncDir(dir)
 }
 
 // SyncDir fsyncs a directory, making the creations, renames and removals
 // of entries in it durable.
+// On Windows it does nothing: a directory handle cannot be flushed there,
+// and NTFS journals its metadata.
 func SyncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
