@@ -1,14 +1,16 @@
 // Package atomicfile owns writing the node's small state files (its
-// identity key, the cluster secret, the consensus id, the boot state) so
-// that a crash or a power cut at any moment leaves the old content or the
-// new one, never an empty or half-written file.
+// identity key, the cluster secret, the consensus id, the boot state, an
+// image's manifest, the last scrub time) so that a crash or a power cut at
+// any moment leaves the old content or the new one, never an empty or
+// half-written file.
 //
 // The data goes to a temporary file in the same directory, which is
-// fsynced, renamed over the target, and then the directory is fsynced so
-// that the rename itself is on disk. The last step matters most on FAT,
-// the Raspberry Pi's data partition: it has no journal, and booting the Pi
-// image under QEMU then cutting the power left a 0-byte identity.key that
-// the node refused to start with (a boot loop).
+// fsynced and renamed over the target; the file is then fsynced again
+// under its new name, and the directory is fsynced so that the rename
+// itself is on disk. The last two steps matter on FAT, the Raspberry Pi's
+// data partition, which has no journal: without them, cutting the power
+// of a node under QEMU left a 0-byte identity.key that the node refused to
+// start with (a boot loop). See tests/boot TestBootPowerCut.
 package atomicfile
 
 import (
