@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,11 @@ type tnode struct {
 
 func start(t *testing.T, id string, bootstrap bool, maxVoters int, alive func() map[string]bool) *tnode {
 	t.Helper()
+	return startLogged(t, id, bootstrap, maxVoters, alive, nil)
+}
+
+func startLogged(t *testing.T, id string, bootstrap bool, maxVoters int, alive func() map[string]bool, log *slog.Logger) *tnode {
+	t.Helper()
 	l, err := ListenTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +38,7 @@ func start(t *testing.T, id string, bootstrap bool, maxVoters int, alive func() 
 		return ListenTCP(addr)
 	}
 	c, err := Open(Config{ID: id, Addr: addr, Dir: t.TempDir(), Layer: layer, Bootstrap: bootstrap,
-		MaxVoters: maxVoters, Fast: true, DeadAfter: time.Second, Alive: alive})
+		MaxVoters: maxVoters, Fast: true, DeadAfter: time.Second, Alive: alive, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +149,70 @@ func TestClusterOfThree(t *testing.T) {
 	for _, n := range nodes[1:] {
 		n.c.Close()
 	}
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCloseHandsOver: a leader that is closed hands leadership to another
+// voter first (a planned stop costs no election timeout); a follower that
+// is closed just leaves. The survivors keep a leader that takes writes.
+func TestCloseHandsOver(t *testing.T) {
+	liveness := newLiveness("n1", "n2", "n3")
+	logs := map[string]*syncBuffer{}
+	nodes := make([]*tnode, 3)
+	for i, id := range []string{"n1", "n2", "n3"} {
+		logs[id] = &syncBuffer{}
+		nodes[i] = startLogged(t, id, i == 0, 3, liveness.alive, slog.New(slog.NewTextHandler(logs[id], nil)))
+		if i == 0 {
+			eventually(t, 5*time.Second, "n1 to lead", nodes[0].c.IsLeader)
+			continue
+		}
+		if err := nodes[0].c.AddNonvoter(id, nodes[i].c.cfg.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "three voters", func() bool { return nodes[0].c.Info().Voters == 3 })
+	leader := leaderOf(nodes)
+	leader.c.Close()
+	if got := logs[leader.id].String(); !strings.Contains(got, "leadership handed over on close") {
+		t.Fatalf("the closed leader did not hand over:\n%s", got)
+	}
+	var rest []*tnode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	var l *tnode
+	eventually(t, 5*time.Second, "the successor to lead", func() bool { l = leaderOf(rest); return l != nil })
+	if err := l.c.Propose(context.Background(), deploy("vital", 'c', l.id)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rest {
+		if n != l {
+			n.c.Close()
+			if strings.Contains(logs[n.id].String(), "handed over") || strings.Contains(logs[n.id].String(), "handover") {
+				t.Fatalf("a closed follower tried to hand over: %s", logs[n.id].String())
+			}
+		}
+	}
+	l.c.Close()
 }
 
 // TestDeadVoterReplaced: with MaxVoters 3 and a spare non-voter, a voter
