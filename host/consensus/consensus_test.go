@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p-kernel/p-kernel/host/manifest"
+	"github.com/p-kernel/p-kernel/tests/syncbuf"
 )
 
 type tnode struct {
@@ -151,33 +152,15 @@ func TestClusterOfThree(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestCloseHandsOver: a leader that is closed hands leadership to another
 // voter first (a planned stop costs no election timeout); a follower that
 // is closed just leaves. The survivors keep a leader that takes writes.
 func TestCloseHandsOver(t *testing.T) {
 	liveness := newLiveness("n1", "n2", "n3")
-	logs := map[string]*syncBuffer{}
+	logs := map[string]*syncbuf.Buffer{}
 	nodes := make([]*tnode, 3)
 	for i, id := range []string{"n1", "n2", "n3"} {
-		logs[id] = &syncBuffer{}
+		logs[id] = &syncbuf.Buffer{}
 		nodes[i] = startLogged(t, id, i == 0, 3, liveness.alive, slog.New(slog.NewTextHandler(logs[id], nil)))
 		if i == 0 {
 			eventually(t, 5*time.Second, "n1 to lead", nodes[0].c.IsLeader)

@@ -285,18 +285,13 @@ func (v *Volume) repairItem(ctx context.Context, it item, deep bool) RepairRepor
 	// A good copy of a bad block anywhere (misplaced by a put's fallback, or
 	// a whole copy) is copied.
 	rank := place.Rank(it.key, live)
-	var mu sync.Mutex
 	badList := make([]int, 0, len(bad))
 	for i := range bad {
 		badList = append(badList, i)
 	}
-	parallel(len(badList), func(j int) {
+	parallel(len(badList), func(j int) { // each writes only its own blocks[i]
 		i := badList[j]
-		if b, err := v.findCopy(ctx, it.ids[i], without(rank, targets[i])); err == nil {
-			mu.Lock()
-			blocks[i] = b
-			mu.Unlock()
-		}
+		blocks[i], _ = v.findCopy(ctx, it.ids[i], without(rank, targets[i]))
 	})
 	var want []int
 	for i := range bad {

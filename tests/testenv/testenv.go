@@ -22,6 +22,7 @@ import (
 	"github.com/p-kernel/p-kernel/host/api"
 	"github.com/p-kernel/p-kernel/host/embed"
 	"github.com/p-kernel/p-kernel/host/wasmbuild"
+	"github.com/p-kernel/p-kernel/tests/syncbuf"
 )
 
 var (
@@ -80,26 +81,9 @@ type Node struct {
 	Data   string
 	faults string
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	done   chan struct{}
 	err    error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Start runs `pkhost run` on a new data directory and waits until its API
@@ -113,7 +97,7 @@ func Start(t testing.TB, extra ...string) *Node {
 func StartOn(t testing.TB, data string, extra ...string) *Node {
 	t.Helper()
 	bin := Binary(t)
-	n := &Node{t: t, Data: data, log: &syncBuffer{}, done: make(chan struct{})}
+	n := &Node{t: t, Data: data, log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	args := []string{"run", "--data", data, "--log-level", "debug"}
 	if !slices.Contains(extra, "--listen") {
 		args = append(args, "--listen", "127.0.0.1:0")

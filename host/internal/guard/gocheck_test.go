@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,10 +8,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/p-kernel/p-kernel/tests/syncbuf"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -55,24 +54,6 @@ func buildGoGuest(t testing.TB) []byte {
 	return bin
 }
 
-// syncBuffer is a bytes.Buffer safe to read while the guest writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestGoGuest(t *testing.T) {
 	orig := buildGoGuest(t)
 	bin, err := Instrument(orig, Options{MaxMemoryPages: 4096})
@@ -91,7 +72,7 @@ func TestGoGuest(t *testing.T) {
 
 	// start instantiates the guest without running it, so that the test
 	// holds the module (and its interrupt global) while _start runs.
-	start := func(t *testing.T, name string, stdout *syncBuffer, args ...string) (api.Module, <-chan error) {
+	start := func(t *testing.T, name string, stdout *syncbuf.Buffer, args ...string) (api.Module, <-chan error) {
 		cfg := wazero.NewModuleConfig().WithName(name).WithStartFunctions().
 			WithStdout(stdout).WithStderr(stdout).WithArgs(append([]string{"gocheck"}, args...)...)
 		m, err := r.InstantiateModule(ctx, compiled, cfg)
@@ -111,7 +92,7 @@ func TestGoGuest(t *testing.T) {
 	}
 
 	t.Run("output", func(t *testing.T) {
-		var stdout syncBuffer
+		var stdout syncbuf.Buffer
 		_, done := start(t, "run", &stdout)
 		select {
 		case err := <-done:
@@ -127,7 +108,7 @@ func TestGoGuest(t *testing.T) {
 	})
 
 	t.Run("interrupt", func(t *testing.T) {
-		var stdout syncBuffer
+		var stdout syncbuf.Buffer
 		m, done := start(t, "spin", &stdout, "spin")
 		deadline := time.Now().Add(time.Minute)
 		for !strings.Contains(stdout.String(), "spinning") {
