@@ -183,7 +183,15 @@ func QEMU(arch, kernelPath, initrd, cmdline string) []string {
 	case "rpi":
 		// The serial console is the mini UART, QEMU's second serial port;
 		// the first (the PL011) goes nowhere. Ctrl-A X still quits.
-		a = []string{"qemu-system-aarch64", "-M", "raspi3b", "-dtb", filepath.Join(filepath.Dir(kernelPath), RPiQEMUDTB),
+		//
+		// One TCG thread for the four emulated cores: with a thread per
+		// core (QEMU 7.2's default), the kernel's early ftrace patching
+		// (69,404 call sites, each followed by a cache flush) took 31-48 s
+		// on a 2-core host, and over 3 minutes on a loaded CI machine,
+		// before the kernel printed anything; with one thread it takes
+		// 3 s, and boot to ready went from 88 s to 49 s.
+		a = []string{"qemu-system-aarch64", "-M", "raspi3b", "-accel", "tcg,thread=single",
+			"-dtb", filepath.Join(filepath.Dir(kernelPath), RPiQEMUDTB),
 			"-m", "1G", "-display", "none", "-serial", "null", "-serial", "mon:stdio"}
 	}
 	if arch != "rpi" {

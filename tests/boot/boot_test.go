@@ -30,9 +30,16 @@ func bootReady(t *testing.T, arch, cmdline string, qemuArgs ...string) (*VM, tim
 	img := buildImage(t, arch)
 	vm := Boot(t, arch, img, "", "pk.shell=1 pk.onexit=poweroff "+cmdline,
 		append([]string{"-netdev", "user,id=net0,restrict=off", "-device", image.QEMUNIC(arch) + ",netdev=net0"}, qemuArgs...)...)
-	vm.Wait(0, `pid1: pkhost is PID 1`, readyTimeout)
-	vm.Wait(0, `pid1: network up \(DHCP\).*addr=10\.0\.2\.15/24`, readyTimeout)
-	line, _ := vm.Wait(0, `pid1: ready`, readyTimeout)
+	timeout := readyTimeout
+	if arch == "rpi" {
+		// Four emulated A53s on one TCG thread, with the node's data on
+		// an emulated SD card: about 90 s to ready here, so twice the
+		// margin of the others on a slower or busier machine.
+		timeout *= 2
+	}
+	vm.Wait(0, `pid1: pkhost is PID 1`, timeout)
+	vm.Wait(0, `pid1: network up \(DHCP\).*addr=10\.0\.2\.15/24`, timeout)
+	line, _ := vm.Wait(0, `pid1: ready`, timeout)
 	took := time.Since(vm.start)
 	for _, m := range []string{"vital=running", "degrade=running"} {
 		if !strings.Contains(line, m) {

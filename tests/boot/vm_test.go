@@ -97,6 +97,7 @@ type VM struct {
 
 	mu    sync.Mutex
 	lines []string
+	at    []time.Duration // when each line arrived, since start
 	more  chan struct{}
 	done  chan struct{}
 	err   error
@@ -157,6 +158,7 @@ func start(t *testing.T, name string, args []string) *VM {
 			line := strings.TrimRight(sc.Text(), "\r")
 			vm.mu.Lock()
 			vm.lines = append(vm.lines, line)
+			vm.at = append(vm.at, time.Since(vm.start))
 			close(vm.more)
 			vm.more = make(chan struct{})
 			vm.mu.Unlock()
@@ -169,7 +171,14 @@ func start(t *testing.T, name string, args []string) *VM {
 		<-vm.done
 		if t.Failed() || os.Getenv("PK_BOOT_VERBOSE") != "" {
 			vm.mu.Lock()
-			t.Logf("=== console of %s:\n%s", name, strings.Join(vm.lines, "\n"))
+			// Each line with the wall-clock seconds since QEMU started:
+			// under emulation the guest's own clock says little about
+			// where the time went.
+			var b strings.Builder
+			for i, l := range vm.lines {
+				fmt.Fprintf(&b, "%7.1f %s\n", vm.at[i].Seconds(), l)
+			}
+			t.Logf("=== console of %s (wall-clock seconds since QEMU started):\n%s", name, b.String())
 			vm.mu.Unlock()
 		}
 	})
