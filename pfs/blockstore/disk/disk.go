@@ -40,18 +40,22 @@ type Store struct {
 var _ blockstore.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the store in dir and removes temp files
-// left by interrupted writes.
+// left by interrupted writes. A fan-out directory is made by the first Put
+// into it: making all 256 up front cost 27 s on a first boot with the data
+// on FAT over an emulated SD card, where every mkdir is a synced write.
 func Open(dir string) (*Store, error) {
 	s := &Store{blocks: filepath.Join(dir, "blocks"), quarantine: filepath.Join(dir, "quarantine")}
-	if err := os.MkdirAll(s.quarantine, 0o755); err != nil {
-		return nil, err
-	}
-	for i := range 256 {
-		fan := filepath.Join(s.blocks, fmt.Sprintf("%02x", i))
-		if err := os.MkdirAll(fan, 0o755); err != nil {
+	for _, d := range []string{s.blocks, s.quarantine} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
+	}
+	for i := range 256 {
+		fan := s.fan(i)
 		ents, err := os.ReadDir(fan)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -65,6 +69,9 @@ func Open(dir string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// fan is the i-th fan-out directory.
+func (s *Store) fan(i int) string { return filepath.Join(s.blocks, fmt.Sprintf("%02x", i)) }
 
 // Path returns the file that holds (or would hold) id.
 func (s *Store) Path(id cid.ID) string {
@@ -89,8 +96,16 @@ func (s *Store) Put(ctx context.Context, id cid.ID, data []byte) error {
 	}
 	dir := filepath.Dir(p)
 	f, err := os.CreateTemp(dir, tmpPrefix)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The first block of this fan-out directory: make it, durably.
+		if err = os.Mkdir(dir, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
+			if err = syncDir(s.blocks); err == nil {
+				f, err = os.CreateTemp(dir, tmpPrefix)
+			}
+		}
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("disk: put %s: %w", id.Short(), err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -193,8 +208,10 @@ func (s *Store) Walk(ctx context.Context, fn func(cid.ID, int64) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fan := filepath.Join(s.blocks, fmt.Sprintf("%02x", i))
-		ents, err := os.ReadDir(fan)
+		ents, err := os.ReadDir(s.fan(i))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // no block there yet
+		}
 		if err != nil {
 			return err
 		}

@@ -129,3 +129,45 @@ func BenchmarkPut(b *testing.B) {
 		})
 	}
 }
+
+// TestFansOnDemand: a new store makes no fan-out directories (on FAT over
+// an SD card each is a synced write); a Put makes its own, and a store with
+// blocks in some fans and none in others opens, walks and reads.
+func TestFansOnDemand(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "blocks"))
+	if err != nil || len(ents) != 0 {
+		t.Fatalf("a new store's blocks/: %d entries, %v; want none", len(ents), err)
+	}
+	want := map[cid.ID]bool{}
+	for i := range 5 {
+		b := []byte(fmt.Sprint("block ", i))
+		id := cid.Sum(b)
+		if err := s.Put(t.Context(), id, b); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = true
+	}
+	ents, _ = os.ReadDir(filepath.Join(dir, "blocks"))
+	if len(ents) == 0 || len(ents) > 5 {
+		t.Fatalf("after 5 puts: %d fan-out directories", len(ents))
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	if err := s2.Walk(t.Context(), func(id cid.ID, _ int64) error {
+		if !want[id] {
+			t.Errorf("walk found %s, never put", id.Short())
+		}
+		got++
+		return nil
+	}); err != nil || got != len(want) {
+		t.Fatalf("walk after reopen: %d blocks, %v; want %d", got, err, len(want))
+	}
+}
