@@ -110,9 +110,18 @@ func (v soloView) Store(string) blockstore.Store { return v.st }
 
 func pfsDisk(tb testing.TB) blockstore.Store {
 	tb.Helper()
-	st, err := disk.Open(tb.TempDir())
+	dir := tb.TempDir()
+	st, err := disk.Open(dir)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	// The store makes a fan-out directory on the first put into it; make
+	// them all now, so every iteration measures a store in use, as the
+	// runs before lazy directories did.
+	for i := range 256 {
+		if err := os.Mkdir(filepath.Join(dir, "blocks", fmt.Sprintf("%02x", i)), 0o755); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	return st
 }
