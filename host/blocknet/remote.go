@@ -104,9 +104,11 @@ func (r *Remote) Get(ctx context.Context, id cid.ID) ([]byte, error) {
 	return b, nil
 }
 
-// Put implements blockstore.Store.
+// Put implements blockstore.Store. The bytes are not hashed here: the
+// peer verifies every block it receives (and answers cid.ErrMismatch), and
+// a second hash on this side cost CPU on every copy a put sends.
 func (r *Remote) Put(ctx context.Context, id cid.ID, data []byte) error {
-	if err := blockstore.CheckPut(id, data); err != nil {
+	if err := blockstore.CheckSize(data); err != nil {
 		return err
 	}
 	conn, _, err := r.request(ctx, opPut, id, data)
