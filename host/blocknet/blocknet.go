@@ -7,6 +7,8 @@
 // block id; Put adds a length and the bytes. The answer starts with a
 // status byte; errors carry a short message. Remote verifies every block it
 // receives: a peer is never trusted to send the bytes it was asked for.
+// The other way, the server's store checks every Put (blockstore.CheckPut),
+// so Remote.Put sends without hashing.
 //
 // The package knows streams only as net.Conn: the host hands it a dialer
 // (direct or relayed mesh streams) and serves the streams of its protocol.
