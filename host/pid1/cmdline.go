@@ -11,6 +11,7 @@ import (
 //
 //	pk.ip=IFACE:ADDR/PREFIX[:GATEWAY]   a static address (repeatable); other interfaces use DHCP
 //	pk.ip=off                           no DHCP on interfaces without a static address
+//	pk.dns=ADDR[,ADDR]                  name servers for /etc/resolv.conf (default: those DHCP offers)
 //	pk.listen=HOST:PORT                 the mesh address (default: the first address configured, port 7370; off = alone)
 //	pk.join=HOST:PORT[,HOST:PORT]       seeds of a cluster to join
 //	pk.token=T                          the cluster's join token (or the secret of a first node)
@@ -22,6 +23,7 @@ import (
 type Config struct {
 	Static   []Static
 	NoDHCP   bool
+	DNS      []netip.Addr // pk.dns: name servers; they win over DHCP's
 	Listen   string
 	Join     []string
 	Token    string
@@ -93,6 +95,15 @@ func ParseCmdline(s string) (Config, error) {
 				return c, err
 			}
 			c.Static = append(c.Static, st)
+		case "pk.dns":
+			c.DNS = nil
+			for _, a := range strings.Split(v, ",") {
+				ip, err := netip.ParseAddr(a)
+				if err != nil {
+					return c, fmt.Errorf("pk.dns=%q: want IP addresses separated by commas", v)
+				}
+				c.DNS = append(c.DNS, ip)
+			}
 		case "pk.listen":
 			c.Listen = v
 		case "pk.join":

@@ -48,7 +48,8 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestParseCmdlineErrors(t *testing.T) {
-	for _, s := range []string{"pk.ip=eth0", "pk.ip=eth0:300.1.1.1/24", "pk.ip=eth0:10.0.0.1/24:x", "pk.onexit=halt", "pk.ip=:10.0.0.1/8"} {
+	for _, s := range []string{"pk.ip=eth0", "pk.ip=eth0:300.1.1.1/24", "pk.ip=eth0:10.0.0.1/24:x", "pk.onexit=halt", "pk.ip=:10.0.0.1/8",
+		"pk.dns=", "pk.dns=1.1.1.1,,8.8.8.8", "pk.dns=dns.example"} {
 		if _, err := ParseCmdline(s); err == nil {
 			t.Errorf("ParseCmdline(%q): no error", s)
 		}
@@ -56,5 +57,10 @@ func TestParseCmdlineErrors(t *testing.T) {
 	c, err := ParseCmdline("pk.ip=off")
 	if err != nil || !c.NoDHCP {
 		t.Fatalf("pk.ip=off: %+v %v", c, err)
+	}
+	c, err = ParseCmdline("pk.dns=10.0.0.53,2001:db8::53")
+	want := []netip.Addr{netip.MustParseAddr("10.0.0.53"), netip.MustParseAddr("2001:db8::53")}
+	if err != nil || !reflect.DeepEqual(c.DNS, want) {
+		t.Fatalf("pk.dns: %v %v, want %v", c.DNS, err, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -291,6 +292,19 @@ func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) netip.Addr 
 	for _, s := range cfg.Static {
 		note(s.Prefix.Addr())
 	}
+	// Name servers: pk.dns if given, else the latest DHCP lease's.
+	var dnsMu sync.Mutex
+	resolv := func(servers []netip.Addr, from string) {
+		dnsMu.Lock()
+		defer dnsMu.Unlock()
+		if err := writeResolvConf(ResolvConfPath, servers, from); err != nil {
+			log.Error("pid1: writing "+ResolvConfPath, "err", err)
+		}
+	}
+	if len(cfg.DNS) > 0 {
+		resolv(cfg.DNS, "pk.dns")
+		log.Info("pid1: name servers", "dns", cfg.DNS, "from", "pk.dns")
+	}
 	for _, l := range links {
 		name := l.Attrs().Name
 		if err := netlink.LinkSetUp(l); err != nil {
@@ -333,7 +347,10 @@ func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) netip.Addr 
 					}
 				}
 				note(lease.Addr.Addr())
-				log.Info("pid1: network up (DHCP)", "iface", name, "addr", lease.Addr, "gateway", lease.Router, "server", lease.Server, "lease", lease.Expires)
+				if len(cfg.DNS) == 0 && len(lease.DNS) > 0 && (last == nil || !slices.Equal(last.DNS, lease.DNS)) {
+					resolv(lease.DNS, "DHCP on "+name)
+				}
+				log.Info("pid1: network up (DHCP)", "iface", name, "addr", lease.Addr, "gateway", lease.Router, "server", lease.Server, "dns", lease.DNS, "lease", lease.Expires)
 				last = lease
 				if first {
 					wg.Done()

@@ -57,6 +57,9 @@ func TestBootAMD64(t *testing.T) {
 	vm, took := bootReady(t, "amd64", "")
 	t.Logf("amd64: boot to ready in %s", took.Round(100*time.Millisecond))
 	vm.Wait(0, `no persistent partition.*in RAM`, time.Second)
+	// QEMU's user network offers its DNS forwarder; pid1 writes it to
+	// /etc/resolv.conf.
+	vm.Wait(0, `network up \(DHCP\).*dns=\[10\.0\.2\.3\]`, time.Second)
 	out, code := vm.Run("module ls", time.Minute)
 	if code != 0 || !strings.Contains(out, "vital") {
 		t.Fatalf("module ls: exit %d\n%s", code, out)
@@ -71,9 +74,11 @@ func TestBootAMD64(t *testing.T) {
 func TestBootARM64(t *testing.T) {
 	need(t, "qemu-system-aarch64")
 	disk := vfatDisk(t)
-	vm, took := bootReady(t, "arm64", "", "-drive", "file="+disk+",format=raw,if=virtio")
+	vm, took := bootReady(t, "arm64", "pk.dns=192.0.2.53", "-drive", "file="+disk+",format=raw,if=virtio")
 	t.Logf("arm64: boot to ready in %s", took.Round(100*time.Millisecond))
 	vm.Wait(0, `data on a persistent partition.*fs=vfat`, time.Second)
+	// Name servers from the command line win over DHCP's.
+	vm.Wait(0, `pid1: name servers.*dns=\[192\.0\.2\.53\] from=pk\.dns`, time.Second)
 	vm.PowerOff()
 	f, err := os.Open(disk)
 	if err != nil {
