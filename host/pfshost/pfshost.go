@@ -103,7 +103,8 @@ func Open(cfg Config) (*Service, error) {
 	})
 	s.vol, err = vol.Open(vol.Config{Cluster: (*clusterView)(s), Names: (*gossipNames)(s),
 		RepairEvery: max(cfg.RepairEvery, 0), ScrubEvery: max(cfg.ScrubEvery, 0),
-		ScrubClock: scrubClock{path: filepath.Join(cfg.Dir, "last-scrub"), now: time.Now}, Grace: cfg.Grace, Log: cfg.Log})
+		ScrubClock: scrubClock{path: filepath.Join(cfg.Dir, "last-scrub"), now: time.Now},
+		GCMemory:   gcMemory{path: filepath.Join(cfg.Dir, "gc-seen")}, Grace: cfg.Grace, Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}

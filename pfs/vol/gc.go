@@ -50,9 +50,10 @@ type GCReport struct {
 // A block is deleted only when this volume has seen it unreferenced, in
 // earlier GCs, for at least the grace period, and did not itself write it
 // within the grace period; a put that takes longer than the grace period
-// can lose blocks. The first-seen times are kept in memory, so a restart
-// only delays collection. If anything reachable cannot be read the mark is
-// incomplete and GC deletes nothing.
+// can lose blocks. How long each block has been seen unreferenced is kept
+// in memory and, with Config.GCMemory, across restarts; without it a
+// restart only delays collection. If anything reachable cannot be read the
+// mark is incomplete and GC deletes nothing.
 func (v *Volume) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	rep := GCReport{PerNode: map[string]int{}}
 	idx := v.names.Index()
@@ -88,6 +89,7 @@ func (v *Volume) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	grace := v.grace()
 	v.gcMu.Lock()
 	defer v.gcMu.Unlock()
+	defer v.saveSeen(now)
 	for _, node := range nodes {
 		st := v.c.Store(node)
 		old := v.gcSeen[node]
@@ -145,4 +147,29 @@ func (v *Volume) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// saveSeen hands the ages of the unreferenced blocks to Config.GCMemory;
+// the caller holds gcMu. A failure costs only grace, so it is logged.
+func (v *Volume) saveSeen(now time.Time) {
+	if v.cfg.GCMemory == nil {
+		return
+	}
+	// Only live nodes' ages are kept: a node gone for good would otherwise
+	// stay in the file forever, and one that comes back only waits again.
+	live := v.c.Live()
+	ages := make(map[string]map[cid.ID]time.Duration, len(v.gcSeen))
+	for node, blocks := range v.gcSeen {
+		if node != v.c.Self() && !slices.Contains(live, node) {
+			continue
+		}
+		m := make(map[cid.ID]time.Duration, len(blocks))
+		for id, first := range blocks {
+			m[id] = now.Sub(first)
+		}
+		ages[node] = m
+	}
+	if err := v.cfg.GCMemory.SaveSeen(ages); err != nil {
+		v.log.Warn("p-fs gc: saving the ages of unreferenced blocks", "err", err)
+	}
 }

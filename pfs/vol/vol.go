@@ -144,6 +144,10 @@ type Config struct {
 	// scrubs: the next scrub is due ScrubEvery after that time (at once if
 	// overdue). Without it the period starts over with every Open.
 	ScrubClock ScrubClock
+	// GCMemory, if set, keeps how long GC has seen each unreferenced block
+	// across restarts, so that a node restarted more often than Grace
+	// still collects. Without it the grace starts over with every Open.
+	GCMemory GCMemory
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives repair and GC events; nil means slog.Default().
@@ -158,6 +162,19 @@ type ScrubClock interface {
 	LastScrub() time.Time
 	// Scrubbed records that a scrub finished at t.
 	Scrubbed(t time.Time) error
+}
+
+// GCMemory keeps GC's count of how long each unreferenced block has been
+// seen so, where it outlives the process. Ages, not times: the time a node
+// is down does not count toward the grace (a put from another node may
+// still be writing), and a clock that jumps (a Pi without a real-time
+// clock starts in 1970) cannot age a block at once.
+type GCMemory interface {
+	// LoadSeen returns what SaveSeen last stored: node → block → how long
+	// it had been seen unreferenced; nil if nothing.
+	LoadSeen() (map[string]map[cid.ID]time.Duration, error)
+	// SaveSeen replaces what is stored.
+	SaveSeen(map[string]map[cid.ID]time.Duration) error
 }
 
 // Volume is the file system engine of one node. It is safe for concurrent
@@ -221,6 +238,20 @@ func Open(cfg Config) (*Volume, error) {
 		queue:     map[cid.ID]queued{},
 		queueKick: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+	}
+	if cfg.GCMemory != nil {
+		seen, err := cfg.GCMemory.LoadSeen()
+		if err != nil {
+			v.log.Warn("p-fs gc: the ages of unreferenced blocks are lost; their grace starts over", "err", err)
+		}
+		now := cfg.Now()
+		for node, blocks := range seen {
+			m := make(map[cid.ID]time.Time, len(blocks))
+			for id, age := range blocks {
+				m[id] = now.Add(-max(age, 0))
+			}
+			v.gcSeen[node] = m
+		}
 	}
 	if cfg.RepairEvery > 0 || cfg.ScrubEvery > 0 {
 		v.wg.Add(1)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/p-kernel/p-kernel/pfs/blockstore"
 	"github.com/p-kernel/p-kernel/pfs/chunk"
+	"github.com/p-kernel/p-kernel/pfs/erasure"
 	"github.com/p-kernel/p-kernel/pfs/cid"
 	"github.com/p-kernel/p-kernel/pfs/names"
 	"github.com/p-kernel/p-kernel/pfs/place"
@@ -789,4 +790,77 @@ func TestScrubClock(t *testing.T) {
 	if n := fresh.scrubs(); n != 0 {
 		t.Fatalf("%d scrubs ran right after one", n)
 	}
+}
+
+// memGCMemory is a GCMemory in memory, standing in for a file.
+type memGCMemory struct {
+	seen  map[string]map[cid.ID]time.Duration
+	saves int
+}
+
+func (m *memGCMemory) LoadSeen() (map[string]map[cid.ID]time.Duration, error) { return m.seen, nil }
+func (m *memGCMemory) SaveSeen(s map[string]map[cid.ID]time.Duration) error {
+	m.seen, m.saves = s, m.saves+1
+	return nil
+}
+
+// TestGCGraceAcrossRestarts: orphans seen for 40 minutes before a restart
+// and 30 after it are collected (a node restarted more often than the
+// grace still collects), but the time the node was down does not count.
+func TestGCGraceAcrossRestarts(t *testing.T) {
+	e := newEnv(5)
+	mem := &memGCMemory{}
+	open := func() *Volume {
+		v, err := Open(Config{Cluster: view{e.net, "n0"}, Names: e.names, Policy: erasure.Policy{K: 3, M: 2},
+			Splitter: chunk.Fixed(csize), Now: e.clock.Now, Grace: time.Hour, GCMemory: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		return v
+	}
+	v := open()
+	put(t, v, "t", "f", randBytes(30, 4*csize))
+	before := e.net.blocks()
+	e.net.failAfter("n2", 2)
+	if _, err := v.Put(context.Background(), "t", "f", bytes.NewReader(randBytes(31, 20*csize)), nil); err == nil {
+		t.Fatal("the put did not fail; the test needs orphans")
+	}
+	e.net.failAfter("n2", -1)
+	orphans := e.net.blocks() - before
+	e.clock.advance(2 * time.Hour) // past the put's own protection
+
+	gc := func(v *Volume, wantDeleted int) {
+		t.Helper()
+		g, err := v.GC(context.Background(), GCOptions{AllNodes: true})
+		if err != nil || g.Deleted != wantDeleted || g.Deleted+g.Deferred != orphans {
+			t.Fatalf("gc: %+v %v; want %d deleted of %d orphans", g, err, wantDeleted, orphans)
+		}
+	}
+	gc(v, 0) // first seen now
+	e.clock.advance(40 * time.Minute)
+	gc(v, 0)
+	if mem.saves != 2 || len(mem.seen["n0"]) == 0 || mem.seen["n0"][firstKey(mem.seen["n0"])] != 40*time.Minute {
+		t.Fatalf("saved after 2 GCs: %d saves, %v", mem.saves, mem.seen["n0"])
+	}
+
+	v.Close()
+	e.clock.advance(10 * time.Hour) // down for 10 hours: does not count
+	v = open()
+	gc(v, 0) // seen for 40 minutes
+	e.clock.advance(25 * time.Minute)
+	gc(v, orphans) // 65 minutes
+	if got := e.net.blocks() - before; got != 0 {
+		t.Fatalf("%d of %d orphans left after 65 minutes seen across a restart", got, orphans)
+	}
+	if len(mem.seen["n0"]) != 0 {
+		t.Fatalf("ages of deleted blocks still saved: %v", mem.seen["n0"])
+	}
+}
+
+func firstKey(m map[cid.ID]time.Duration) cid.ID {
+	for k := range m {
+		return k
+	}
+	return cid.Undef
 }
