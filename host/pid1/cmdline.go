@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 //	pk.ip=IFACE:ADDR/PREFIX[:GATEWAY]   a static address (repeatable); other interfaces use DHCP
 //	pk.ip=off                           no DHCP on interfaces without a static address
 //	pk.dns=ADDR[,ADDR]                  name servers for /etc/resolv.conf (default: those DHCP offers)
+//	pk.ntp=HOST[:PORT][,...]|off        time servers (default: those DHCP offers, else pool.ntp.org)
 //	pk.listen=HOST:PORT                 the mesh address (default: the first address configured, port 7370; off = alone)
 //	pk.join=HOST:PORT[,HOST:PORT]       seeds of a cluster to join
 //	pk.token=T                          the cluster's join token (or the secret of a first node)
@@ -24,6 +26,8 @@ type Config struct {
 	Static   []Static
 	NoDHCP   bool
 	DNS      []netip.Addr // pk.dns: name servers; they win over DHCP's
+	NTP      []string     // pk.ntp: time servers (host:port); they win over DHCP's
+	NoNTP    bool         // pk.ntp=off
 	Listen   string
 	Join     []string
 	Token    string
@@ -103,6 +107,17 @@ func ParseCmdline(s string) (Config, error) {
 					return c, fmt.Errorf("pk.dns=%q: want IP addresses separated by commas", v)
 				}
 				c.DNS = append(c.DNS, ip)
+			}
+		case "pk.ntp":
+			c.NTP, c.NoNTP = nil, v == "off"
+			for _, h := range strings.Split(v, ",") {
+				if h == "" || c.NoNTP {
+					continue
+				}
+				if _, _, err := net.SplitHostPort(h); err != nil {
+					h = net.JoinHostPort(h, "123")
+				}
+				c.NTP = append(c.NTP, h)
 			}
 		case "pk.listen":
 			c.Listen = v

@@ -58,7 +58,13 @@ func TestParseCmdlineErrors(t *testing.T) {
 	if err != nil || !c.NoDHCP {
 		t.Fatalf("pk.ip=off: %+v %v", c, err)
 	}
-	c, err = ParseCmdline("pk.dns=10.0.0.53,2001:db8::53")
+	c, err = ParseCmdline("pk.ntp=10.0.2.2:1123,time.lan pk.dns=10.0.0.53,2001:db8::53")
+	if err != nil || !reflect.DeepEqual(c.NTP, []string{"10.0.2.2:1123", "time.lan:123"}) || c.NoNTP {
+		t.Fatalf("pk.ntp: %q %v", c.NTP, err)
+	}
+	if c, err := ParseCmdline("pk.ntp=off"); err != nil || !c.NoNTP || c.NTP != nil {
+		t.Fatalf("pk.ntp=off: %+v %v", c, err)
+	}
 	want := []netip.Addr{netip.MustParseAddr("10.0.0.53"), netip.MustParseAddr("2001:db8::53")}
 	if err != nil || !reflect.DeepEqual(c.DNS, want) {
 		t.Fatalf("pk.dns: %v %v, want %v", c.DNS, err, want)

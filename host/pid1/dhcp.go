@@ -26,6 +26,7 @@ const (
 	optRouter       = 3
 	optDNS          = 6
 	optHostname     = 12
+	optNTP          = 42
 	optRequestedIP  = 50
 	optLeaseTime    = 51
 	optMessageType  = 53
@@ -52,6 +53,7 @@ type DHCPPacket struct {
 	SubnetMask  netip.Addr
 	Router      netip.Addr
 	DNS         []netip.Addr
+	NTP         []netip.Addr
 	Lease       time.Duration
 	ServerID    netip.Addr
 	RequestedIP netip.Addr
@@ -104,14 +106,18 @@ func (p *DHCPPacket) Marshal() []byte {
 	opt(optMessageType, []byte{p.Type})
 	ip(optSubnetMask, p.SubnetMask)
 	ip(optRouter, p.Router)
-	if len(p.DNS) > 0 {
+	addrs := func(code byte, as []netip.Addr) {
 		var v []byte
-		for _, d := range p.DNS {
-			x := d.As4()
+		for _, a := range as {
+			x := a.As4()
 			v = append(v, x[:]...)
 		}
-		opt(optDNS, v)
+		if len(v) > 0 {
+			opt(code, v)
+		}
 	}
+	addrs(optDNS, p.DNS)
+	addrs(optNTP, p.NTP)
 	if p.Lease > 0 {
 		opt(optLeaseTime, binary.BigEndian.AppendUint32(nil, uint32(p.Lease/time.Second)))
 	}
@@ -183,6 +189,9 @@ func ParseDHCP(b []byte) (*DHCPPacket, error) {
 	for v := opts[optDNS]; len(v) >= 4; v = v[4:] {
 		p.DNS = append(p.DNS, addr4(v))
 	}
+	for v := opts[optNTP]; len(v) >= 4; v = v[4:] {
+		p.NTP = append(p.NTP, addr4(v))
+	}
 	if v := opts[optLeaseTime]; len(v) == 4 {
 		p.Lease = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
 	}
@@ -210,6 +219,7 @@ type Lease struct {
 	Addr    netip.Prefix
 	Router  netip.Addr
 	DNS     []netip.Addr
+	NTP     []netip.Addr
 	Server  netip.Addr
 	Expires time.Duration
 }
@@ -228,13 +238,13 @@ type dhcpClient struct {
 func (c *dhcpClient) request() *DHCPPacket {
 	return &DHCPPacket{Op: 1, XID: c.xid, Broadcast: true, CHAddr: c.mac, Type: DHCPRequest,
 		RequestedIP: c.offer.YIAddr, ServerID: c.offer.ServerID, Hostname: "pkhost",
-		Params: []byte{optSubnetMask, optRouter, optDNS, optLeaseTime}}
+		Params: []byte{optSubnetMask, optRouter, optDNS, optNTP, optLeaseTime}}
 }
 
 func (c *dhcpClient) discover() *DHCPPacket {
 	return &DHCPPacket{Op: 1, XID: c.xid, Broadcast: true, CHAddr: c.mac, Type: DHCPDiscover,
 		RequestedIP: c.renewIP, Hostname: "pkhost",
-		Params: []byte{optSubnetMask, optRouter, optDNS, optLeaseTime}}
+		Params: []byte{optSubnetMask, optRouter, optDNS, optNTP, optLeaseTime}}
 }
 
 // Next advances the exchange. in is nil on start and on timeouts; replies
@@ -254,7 +264,7 @@ func (c *dhcpClient) Next(in *DHCPPacket) (send *DHCPPacket, lease *Lease, err e
 		c.offer, c.state = in, 1
 		return c.request(), nil, nil
 	case c.state == 1 && in.Type == DHCPAck:
-		l := &Lease{Addr: in.Prefix(), Router: in.Router, DNS: in.DNS, Server: in.ServerID, Expires: in.Lease}
+		l := &Lease{Addr: in.Prefix(), Router: in.Router, DNS: in.DNS, NTP: in.NTP, Server: in.ServerID, Expires: in.Lease}
 		if l.Expires == 0 {
 			l.Expires = time.Hour
 		}

@@ -14,7 +14,8 @@ func TestDHCPRoundTrip(t *testing.T) {
 	p := &DHCPPacket{Op: 2, XID: 0xdeadbeef, Broadcast: true, YIAddr: netip.MustParseAddr("10.0.2.15"),
 		SIAddr: netip.MustParseAddr("10.0.2.2"), CHAddr: testMAC, Type: DHCPAck,
 		SubnetMask: netip.MustParseAddr("255.255.255.0"), Router: netip.MustParseAddr("10.0.2.2"),
-		DNS: []netip.Addr{netip.MustParseAddr("10.0.2.3")}, Lease: 86400 * time.Second,
+		DNS: []netip.Addr{netip.MustParseAddr("10.0.2.3")}, NTP: []netip.Addr{netip.MustParseAddr("10.0.2.9"), netip.MustParseAddr("10.0.2.10")},
+		Lease:    86400 * time.Second,
 		ServerID: netip.MustParseAddr("10.0.2.2"), Hostname: "pkhost", Params: []byte{1, 3}}
 	b := p.Marshal()
 	q, err := ParseDHCP(b)

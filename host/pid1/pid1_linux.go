@@ -64,6 +64,7 @@ func boot(log *slog.Logger, run Runner) string {
 		log.Error("pid1: mounts", "err", err)
 	}
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) // Ctrl-Alt-Del sends SIGINT to us
+	clockWrong := floorClock(log)
 	go reap()
 	raw, _ := os.ReadFile("/proc/cmdline")
 	cfg, err := ParseCmdline(string(raw))
@@ -80,6 +81,7 @@ func boot(log *slog.Logger, run Runner) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr := setupNetwork(ctx, log, cfg)
+	keepClock(ctx, log, cfg, clockWrong)
 	if cfg.Listen == "" && addr.IsValid() {
 		// The mesh advertises the address it listens on: a concrete one,
 		// not 0.0.0.0, so that peers can reach this node.
@@ -347,6 +349,9 @@ func setupNetwork(ctx context.Context, log *slog.Logger, cfg Config) netip.Addr 
 					}
 				}
 				note(lease.Addr.Addr())
+				leaseNTP.Lock()
+				leaseNTP.addrs = lease.NTP
+				leaseNTP.Unlock()
 				if len(cfg.DNS) == 0 && len(lease.DNS) > 0 && (last == nil || !slices.Equal(last.DNS, lease.DNS)) {
 					resolv(lease.DNS, "DHCP on "+name)
 				}

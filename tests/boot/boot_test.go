@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"github.com/p-kernel/p-kernel/boot/fat"
 	"github.com/p-kernel/p-kernel/boot/image"
 	"github.com/p-kernel/p-kernel/host/mesh"
+	"github.com/p-kernel/p-kernel/host/pid1"
 	"github.com/p-kernel/p-kernel/host/wasmbuild"
 )
 
@@ -152,7 +154,10 @@ func vfatDisk(t *testing.T) string {
 // kernel reads the card's partition table, pid1 keeps the node's data on
 // its PKDATA partition, the network comes up by DHCP on the USB adapter
 // (usb0), the modules run, and after a clean power-off the node's files
-// are on the card.
+// are on the card. The emulated Pi, like a real one, has no real-time
+// clock and starts in 1970: pid1 sets the clock from a time server (one
+// on the host's loopback, which QEMU's user network shows the guest as
+// 10.0.2.2), so the node's certificates are valid for other nodes.
 func TestBootRPi(t *testing.T) {
 	need(t, "qemu-system-aarch64")
 	img := buildImage(t, "rpi")
@@ -166,8 +171,17 @@ func TestBootRPi(t *testing.T) {
 	if err := os.Truncate(card, 2<<30); err != nil {
 		t.Fatal(err)
 	}
-	vm, took := bootReady(t, "rpi", "", "-drive", "file="+card+",if=sd,format=raw")
+	ntp := sntpServer(t)
+	vm, took := bootReady(t, "rpi", "pk.ntp=10.0.2.2:"+ntp, "-drive", "file="+card+",if=sd,format=raw")
 	t.Logf("rpi (QEMU raspi3b): boot to ready in %s", took.Round(100*time.Millisecond))
+	vm.Wait(0, `clock was before this build`, time.Second)
+	vm.Wait(0, `pid1: clock set by NTP.*server=10\.0\.2\.2:`+ntp, time.Second)
+	ready, _ := vm.Wait(0, `pid1: ready`, time.Second)
+	var stamp string
+	fmt.Sscanf(ready, "time=%s", &stamp)
+	if at, err := time.Parse(time.RFC3339Nano, stamp); err != nil || time.Since(at).Abs() > 2*time.Minute {
+		t.Errorf("the ready line's time %q (%v) is not the host's (%s)", stamp, err, time.Now().UTC().Format(time.RFC3339))
+	}
 	vm.Wait(0, `network up \(DHCP\).*iface=usb0`, time.Second)
 	vm.Wait(0, `data on a persistent partition.*device=/dev/mmcblk0p3.*fs=vfat`, time.Second)
 	vm.PowerOff()
@@ -344,4 +358,16 @@ func TestBootTime(t *testing.T) {
 	slices.Sort(times)
 	t.Logf("%s: boot to ready, %d boots: median %s, min %s, max %s (all: %v)", arch, n,
 		times[len(times)/2].Round(100*time.Millisecond), times[0].Round(100*time.Millisecond), times[len(times)-1].Round(100*time.Millisecond), times)
+}
+
+// sntpServer answers time requests on 127.0.0.1 with the host's clock and
+// returns its port.
+func sntpServer(t *testing.T) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go pid1.ServeSNTP(pc, time.Now)
+	return fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port)
 }
