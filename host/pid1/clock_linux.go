@@ -64,14 +64,20 @@ func ntpServers(cfg Config) []string {
 }
 
 // syncClock asks the servers in turn and steps the clock by the first
-// answer's offset when it is off by more than a second.
-func syncClock(ctx context.Context, log *slog.Logger, servers []string) bool {
+// answer's offset when it is off by more than a second. Servers that do not
+// answer are logged as warnings, or as debug messages if quiet (an offline
+// machine retries every minute).
+func syncClock(ctx context.Context, log *slog.Logger, servers []string, quiet bool) bool {
+	level := slog.LevelWarn
+	if quiet {
+		level = slog.LevelDebug
+	}
 	for _, s := range servers {
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		off, err := SNTPOffset(qctx, s)
 		cancel()
 		if err != nil {
-			log.Warn("pid1: time server did not answer", "server", s, "err", err)
+			log.Log(ctx, level, "pid1: time server did not answer", "server", s, "err", err)
 			continue
 		}
 		if off.Abs() <= time.Second {
@@ -96,10 +102,10 @@ func keepClock(ctx context.Context, log *slog.Logger, cfg Config, wrong bool) {
 		return
 	}
 	waited := wrong || len(cfg.NTP) > 0
-	ok := waited && syncClock(ctx, log, ntpServers(cfg))
+	ok := waited && syncClock(ctx, log, ntpServers(cfg), false)
 	go func() {
 		if !waited {
-			ok = syncClock(ctx, log, ntpServers(cfg))
+			ok = syncClock(ctx, log, ntpServers(cfg), false)
 		}
 		for {
 			wait := time.Hour
@@ -111,7 +117,7 @@ func keepClock(ctx context.Context, log *slog.Logger, cfg Config, wrong bool) {
 				return
 			case <-time.After(wait):
 			}
-			ok = syncClock(ctx, log, ntpServers(cfg))
+			ok = syncClock(ctx, log, ntpServers(cfg), !ok)
 		}
 	}()
 }
