@@ -15,8 +15,8 @@ import (
 
 	"github.com/p-kernel/p-kernel/pfs/blockstore"
 	"github.com/p-kernel/p-kernel/pfs/chunk"
-	"github.com/p-kernel/p-kernel/pfs/erasure"
 	"github.com/p-kernel/p-kernel/pfs/cid"
+	"github.com/p-kernel/p-kernel/pfs/erasure"
 	"github.com/p-kernel/p-kernel/pfs/names"
 	"github.com/p-kernel/p-kernel/pfs/place"
 )
