@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/p-kernel/p-kernel/host/sntp"
 )
 
 // The clock: a machine without a battery-backed clock (a Raspberry Pi)
@@ -74,7 +76,7 @@ func syncClock(ctx context.Context, log *slog.Logger, servers []string, quiet bo
 	}
 	for _, s := range servers {
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		off, err := SNTPOffset(qctx, s)
+		off, err := sntp.Offset(qctx, s)
 		cancel()
 		if err != nil {
 			log.Log(ctx, level, "pid1: time server did not answer", "server", s, "err", err)

@@ -18,7 +18,7 @@ import (
 	"github.com/p-kernel/p-kernel/boot/fat"
 	"github.com/p-kernel/p-kernel/boot/image"
 	"github.com/p-kernel/p-kernel/host/mesh"
-	"github.com/p-kernel/p-kernel/host/pid1"
+	"github.com/p-kernel/p-kernel/host/sntp"
 	"github.com/p-kernel/p-kernel/host/wasmbuild"
 )
 
@@ -368,6 +368,6 @@ func sntpServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	go pid1.ServeSNTP(pc, time.Now)
+	go sntp.Serve(pc, time.Now)
 	return fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port)
 }
