@@ -131,7 +131,11 @@ func (s *certSource) get() (*tls.Certificate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	if s.cert != nil && now.Before(s.renewAt) {
+	// Reissue at half-life, and also when the clock went back to before
+	// the certificate was issued (a clock that started wrong and was set
+	// by a time server): that certificate is not valid yet for anyone
+	// with the right time.
+	if s.cert != nil && now.Before(s.renewAt) && !now.Before(s.cert.Leaf.NotBefore.Add(clockSkew)) {
 		return s.cert, nil
 	}
 	cert, err := s.cl.issue(s.key, now, certLifetime)

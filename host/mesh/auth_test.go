@@ -256,6 +256,18 @@ func TestCertificateRenewal(t *testing.T) {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatal(err)
 	}
+	// A certificate issued while the clock ran ahead (it was then set back
+	// by a time server) is replaced at once, not at its half-life.
+	ahead, err := cl.issue(s.key, time.Now().Add(4*365*24*time.Hour), certLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.cert, s.renewAt = ahead, time.Now().Add(4*365*24*time.Hour+certLifetime/2)
+	s.mu.Unlock()
+	if c4, _ := s.get(); c4 == ahead || c4.Leaf.NotBefore.After(time.Now()) {
+		t.Fatalf("kept a certificate from the future: valid from %v", c4.Leaf.NotBefore)
+	}
 }
 
 func TestClusterCADeterministic(t *testing.T) {

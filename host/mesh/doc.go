@@ -52,5 +52,11 @@
 // included. A Stream is a net.Conn: one reader and one writer may use it
 // at once.
 //
-// Imports: quic-go, blake3 and the standard library.
+// # Time
+//
+// The mesh's UDP port also answers SNTP time requests (see host/sntp), so
+// that a machine without a real-time clock can set it from a seed before
+// its certificates can be valid. The answer is not authenticated.
+//
+// Imports: quic-go, blake3, host/sntp and the standard library.
 package mesh

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/p-kernel/p-kernel/host/sntp"
 )
 
 // MaxDatagram is the largest datagram payload SendDatagram accepts. It fits
@@ -158,8 +160,9 @@ func Listen(ctx context.Context, cfg Config) (*Mesh, error) {
 		m.udp.Close()
 		return nil, fmt.Errorf("mesh: listen: %w", err)
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.acceptLinks()
+	go m.serveTime()
 	m.log.Info("mesh: listening", "addr", m.Addr().String(), "id", m.id, "cluster", cl.fp)
 	return m, nil
 }
@@ -647,4 +650,28 @@ func (m *Mesh) deliver(h func(from, peer string, b []byte), l *link, b []byte) {
 		}
 	}()
 	h(l.addr, l.peer, b)
+}
+
+// serveTime answers SNTP requests that arrive on the mesh's port (QUIC
+// leaves packets whose first two bits are 0 to us; an SNTP request's first
+// byte is 0x23). A machine without a real-time clock starts in 1970, where
+// no certificate of the cluster is valid, so it asks a seed for the time
+// before it can join. The answer is not authenticated: whoever can forge
+// packets between the two can also just drop them.
+func (m *Mesh) serveTime() {
+	defer m.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := m.tr.ReadNonQUICPacket(m.ctx, buf)
+		if err != nil {
+			return // closed
+		}
+		recv := time.Now()
+		if !sntp.IsRequest(buf[:n]) {
+			continue
+		}
+		if out, err := sntp.Reply(buf[:n], recv, time.Now()); err == nil {
+			m.tr.WriteTo(out, from)
+		}
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/p-kernel/p-kernel/host/sntp"
 )
 
 func TestStreamBothWays(t *testing.T) {
@@ -520,4 +522,32 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	a.Close()
 	b.Close()
 	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestServesTime: the mesh's port answers SNTP requests (a machine without
+// a clock asks its seed before it can join), garbage that is not QUIC is
+// ignored, and QUIC on the same port keeps working.
+func TestServesTime(t *testing.T) {
+	secret := NewSecret()
+	a, b := startMesh(t, secret), startMesh(t, secret)
+	ctx := timeout(t, 10*time.Second)
+
+	junk, err := net.Dial("udp", b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer junk.Close()
+	junk.Write([]byte{0x03, 1, 2, 3}) // non-QUIC, too short for SNTP
+	junk.Write(make([]byte, 48))      // non-QUIC, mode 0
+
+	off, err := sntp.Offset(ctx, b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Abs() > time.Second {
+		t.Fatalf("offset from a mesh on this machine: %v", off)
+	}
+	if got, _, err := echo(ctx, a, b.Addr().String(), []byte("still QUIC")); err != nil || string(got) != "still QUIC" {
+		t.Fatalf("echo after time requests: %q %v", got, err)
+	}
 }

@@ -17,8 +17,7 @@ import (
 // starts in 1970, where the cluster's certificates are not valid yet and
 // the node could join nothing (host/mesh checks validity periods).
 
-// DefaultNTP is asked when neither pk.ntp nor the DHCP lease names a time
-// server.
+// DefaultNTP is asked last when pk.ntp names no time server.
 const DefaultNTP = "pool.ntp.org:123"
 
 // leaseNTP holds the time servers the latest DHCP lease offered.
@@ -48,7 +47,9 @@ func floorClock(log *slog.Logger) bool {
 	return true
 }
 
-// ntpServers are pk.ntp's servers, else the lease's, else DefaultNTP.
+// ntpServers are pk.ntp's servers; else the lease's, then the seeds of
+// pk.join (a mesh answers time requests on its port, so a cluster without
+// a way out still agrees on the time), then DefaultNTP.
 func ntpServers(cfg Config) []string {
 	if len(cfg.NTP) > 0 {
 		return cfg.NTP
@@ -59,10 +60,8 @@ func ntpServers(cfg Config) []string {
 	for _, a := range leaseNTP.addrs {
 		s = append(s, net.JoinHostPort(a.String(), "123"))
 	}
-	if len(s) == 0 {
-		s = []string{DefaultNTP}
-	}
-	return s
+	s = append(s, cfg.Join...)
+	return append(s, DefaultNTP)
 }
 
 // syncClock asks the servers in turn and steps the clock by the first

@@ -270,7 +270,8 @@ func TestBoot386(t *testing.T) {
 
 // TestBootCluster boots two amd64 VMs joined by a QEMU socket network
 // (a TCP connection on 127.0.0.1), each with a static address from its
-// kernel command line. The second joins the first; a leader is elected; a
+// kernel command line. The second, whose clock starts in 2001, sets it
+// from the first and joins it; a leader is elected; a
 // module deployed through the first runs on both.
 func TestBootCluster(t *testing.T) {
 	need(t, "qemu-system-x86_64")
@@ -283,10 +284,16 @@ func TestBootCluster(t *testing.T) {
 	common := "pk.shell=1 pk.onexit=poweroff pk.ip=off pk.token=" + token
 	a := Boot(t, "vm-a", img, initrd, common+" pk.ip=eth0:10.99.0.1/24",
 		"-netdev", "socket,id=c,listen=127.0.0.1:"+port, "-device", "virtio-net-pci,netdev=c,mac=52:54:00:99:00:01")
-	a.Wait(0, `pid1: network up \(static\)`, readyTimeout)
-	b := Boot(t, "vm-b", img, initrd, common+" pk.ip=eth0:10.99.0.2/24 pk.join=10.99.0.1:7370",
-		"-netdev", "socket,id=c,connect=127.0.0.1:"+port, "-device", "virtio-net-pci,netdev=c,mac=52:54:00:99:00:02")
 	a.Wait(0, `pid1: ready`, readyTimeout)
+	// vm-b's clock starts in 2001, as a machine without a real-time
+	// clock would (in 1970): pid1 sets it to the build time, then from its
+	// seed's mesh port, which answers time requests; only then are its
+	// certificates valid for vm-a.
+	b := Boot(t, "vm-b", img, initrd, common+" pk.ip=eth0:10.99.0.2/24 pk.join=10.99.0.1:7370",
+		"-netdev", "socket,id=c,connect=127.0.0.1:"+port, "-device", "virtio-net-pci,netdev=c,mac=52:54:00:99:00:02",
+		"-rtc", "base=2001-01-01")
+	b.Wait(0, `clock was before this build`, readyTimeout)
+	b.Wait(0, `pid1: clock set by NTP.*server=10\.99\.0\.1:7370`, readyTimeout)
 	b.Wait(0, `pid1: ready`, readyTimeout)
 
 	deadline := time.Now().Add(2 * time.Minute)
