@@ -160,6 +160,12 @@ func Listen(ctx context.Context, cfg Config) (*Mesh, error) {
 		m.udp.Close()
 		return nil, fmt.Errorf("mesh: listen: %w", err)
 	}
+	// quic-go drops packets that are not QUIC until someone has asked for
+	// them: ask once now (the context is already done), so that time
+	// requests arriving before serveTime first runs are queued.
+	done, cancelDone := context.WithCancel(ctx)
+	cancelDone()
+	m.tr.ReadNonQUICPacket(done, nil)
 	m.wg.Add(2)
 	go m.acceptLinks()
 	go m.serveTime()

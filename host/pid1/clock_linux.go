@@ -47,10 +47,12 @@ func floorClock(log *slog.Logger) bool {
 	return true
 }
 
-// ntpServers are pk.ntp's servers; else the lease's, then the seeds of
-// pk.join (a mesh answers time requests on its port, so a cluster without
-// a way out still agrees on the time), then DefaultNTP.
-func ntpServers(cfg Config) []string {
+// ntpServers are pk.ntp's servers; else the lease's, then DefaultNTP, and
+// if this machine's clock was known to be wrong, the seeds of pk.join last
+// (a mesh answers time requests on its port, so a cluster with no way out
+// still agrees on the time). A machine whose clock looked right does not
+// take a seed's time: the seed may be the one that is wrong.
+func ntpServers(cfg Config, wrong bool) []string {
 	if len(cfg.NTP) > 0 {
 		return cfg.NTP
 	}
@@ -60,8 +62,11 @@ func ntpServers(cfg Config) []string {
 	for _, a := range leaseNTP.addrs {
 		s = append(s, net.JoinHostPort(a.String(), "123"))
 	}
-	s = append(s, cfg.Join...)
-	return append(s, DefaultNTP)
+	s = append(s, DefaultNTP)
+	if wrong {
+		s = append(s, cfg.Join...)
+	}
+	return s
 }
 
 // syncClock asks the servers in turn and steps the clock by the first
@@ -103,10 +108,10 @@ func keepClock(ctx context.Context, log *slog.Logger, cfg Config, wrong bool) {
 		return
 	}
 	waited := wrong || len(cfg.NTP) > 0
-	ok := waited && syncClock(ctx, log, ntpServers(cfg), false)
+	ok := waited && syncClock(ctx, log, ntpServers(cfg, wrong), false)
 	go func() {
 		if !waited {
-			ok = syncClock(ctx, log, ntpServers(cfg), false)
+			ok = syncClock(ctx, log, ntpServers(cfg, wrong), false)
 		}
 		for {
 			wait := time.Hour
@@ -118,7 +123,7 @@ func keepClock(ctx context.Context, log *slog.Logger, cfg Config, wrong bool) {
 				return
 			case <-time.After(wait):
 			}
-			ok = syncClock(ctx, log, ntpServers(cfg), !ok)
+			ok = syncClock(ctx, log, ntpServers(cfg, wrong), !ok)
 		}
 	}()
 }

@@ -109,6 +109,8 @@ func parseReply(b []byte, sent time.Time) (recv, xmit time.Time, err error) {
 
 // Offset asks the server at addr (host:port) for the time and returns
 // how far the local clock is behind it (add the offset to correct it).
+// UDP may lose the request or the answer, so the request is sent again
+// every resend until ctx ends; only an answer to the latest one counts.
 func Offset(ctx context.Context, addr string) (time.Duration, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", addr)
@@ -116,34 +118,44 @@ func Offset(ctx context.Context, addr string) (time.Duration, error) {
 		return 0, err
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	sent := time.Now()
-	if _, err := conn.Write(Request(sent)); err != nil {
-		return 0, err
-	}
 	buf := make([]byte, 512)
 	for {
-		n, err := conn.Read(buf)
-		if err != nil {
+		sent := time.Now()
+		if _, err := conn.Write(Request(sent)); err != nil {
 			return 0, err
 		}
-		got := time.Now()
-		recv, xmit, err := parseReply(buf[:n], sent)
-		if err != nil {
+		dl := sent.Add(resend)
+		if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+			dl = d
+		}
+		conn.SetReadDeadline(dl)
+		for {
+			n, err := conn.Read(buf)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() && ctx.Err() == nil {
+				break // send again
+			}
+			if err != nil {
+				return 0, err
+			}
+			got := time.Now()
+			recv, xmit, err := parseReply(buf[:n], sent)
 			if errors.Is(err, errNotOurs) {
 				continue
 			}
-			return 0, err
+			if err != nil {
+				return 0, err
+			}
+			// RFC 4330: offset = ((T2 - T1) + (T3 - T4)) / 2, with the
+			// local times read from the monotonic clock so a step
+			// meanwhile does not count.
+			t4 := sent.Add(got.Sub(sent))
+			return (recv.Sub(sent) + xmit.Sub(t4)) / 2, nil
 		}
-		// RFC 4330: offset = ((T2 - T1) + (T3 - T4)) / 2, with the local
-		// times read from the monotonic clock so a step meanwhile does not
-		// count.
-		t4 := sent.Add(got.Sub(sent))
-		return (recv.Sub(sent) + xmit.Sub(t4)) / 2, nil
 	}
 }
+
+// resend is how long Offset waits for an answer before asking again.
+const resend = 500 * time.Millisecond
 
 var errNotOurs = errors.New("sntp: reply is not for our request")
 
