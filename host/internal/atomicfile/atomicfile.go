@@ -16,7 +16,8 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
-	"runtime"
+
+	"github.com/p-kernel/p-kernel/pfs/durable"
 )
 
 // Write replaces the file at path with data, durably and atomically.
@@ -57,24 +58,5 @@ func Write(path string, data []byte, perm os.FileMode) error {
 			return err
 		}
 	}
-	return SyncDir(dir)
-}
-
-// SyncDir fsyncs a directory, making the creations, renames and removals
-// of entries in it durable.
-// On Windows it does nothing: a directory handle cannot be flushed there,
-// and NTFS journals its metadata.
-func SyncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return durable.SyncDir(dir)
 }

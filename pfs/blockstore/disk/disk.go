@@ -12,7 +12,7 @@
 // A Store is safe for concurrent use, also by several Stores on one
 // directory in one or more processes: every change is a rename.
 //
-// Imports: pfs/blockstore, pfs/cid and the standard library.
+// Imports: pfs/blockstore, pfs/cid, pfs/durable and the standard library.
 package disk
 
 import (
@@ -22,11 +22,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/p-kernel/p-kernel/pfs/blockstore"
 	"github.com/p-kernel/p-kernel/pfs/cid"
+	"github.com/p-kernel/p-kernel/pfs/durable"
 )
 
 const tmpPrefix = ".tmp-"
@@ -99,7 +99,7 @@ func (s *Store) Put(ctx context.Context, id cid.ID, data []byte) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		// The first block of this fan-out directory: make it, durably.
 		if err = os.Mkdir(dir, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
-			if err = syncDir(s.blocks); err == nil {
+			if err = durable.SyncDir(s.blocks); err == nil {
 				f, err = os.CreateTemp(dir, tmpPrefix)
 			}
 		}
@@ -125,24 +125,7 @@ func (s *Store) Put(ctx context.Context, id cid.ID, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("disk: put %s: %w", id.Short(), err)
 	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a directory; on Windows it does nothing (a directory
-// handle cannot be flushed there, and NTFS journals its metadata).
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return durable.SyncDir(dir)
 }
 
 // Get implements blockstore.Store.
