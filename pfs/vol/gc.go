@@ -160,7 +160,7 @@ func (v *Volume) saveSeen(now time.Time) {
 	live := v.c.Live()
 	ages := make(map[string]map[cid.ID]time.Duration, len(v.gcSeen))
 	for node, blocks := range v.gcSeen {
-		if node != v.c.Self() && !slices.Contains(live, node) {
+		if len(blocks) == 0 || node != v.c.Self() && !slices.Contains(live, node) {
 			continue
 		}
 		m := make(map[cid.ID]time.Duration, len(blocks))
@@ -169,7 +169,14 @@ func (v *Volume) saveSeen(now time.Time) {
 		}
 		ages[node] = m
 	}
+	// The usual case is nothing unreferenced, GC after GC: write that
+	// once, not every ten minutes (an SD card's write cycles are few).
+	if len(ages) == 0 && v.savedNone {
+		return
+	}
 	if err := v.cfg.GCMemory.SaveSeen(ages); err != nil {
 		v.log.Warn("p-fs gc: saving the ages of unreferenced blocks", "err", err)
+		return
 	}
+	v.savedNone = len(ages) == 0
 }

@@ -193,6 +193,7 @@ type Volume struct {
 
 	gcMu      sync.Mutex
 	gcSeen    map[string]map[cid.ID]time.Time // node → block → first seen unreferenced
+	savedNone bool                            // GCMemory holds no ages (gcMu)
 	queueMu   sync.Mutex
 	queue     map[cid.ID]queued // repair queue, by chunk or object id
 	queueKick chan struct{}

@@ -856,6 +856,14 @@ func TestGCGraceAcrossRestarts(t *testing.T) {
 	if len(mem.seen["n0"]) != 0 {
 		t.Fatalf("ages of deleted blocks still saved: %v", mem.seen["n0"])
 	}
+	// Nothing unreferenced, GC after GC: saved once, not every time.
+	saves := mem.saves
+	if _, err := v.GC(context.Background(), GCOptions{AllNodes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if mem.saves != saves {
+		t.Fatalf("an unchanged empty state was saved again (%d saves, then %d)", saves, mem.saves)
+	}
 }
 
 func firstKey(m map[cid.ID]time.Duration) cid.ID {
