@@ -196,6 +196,10 @@ func (m *Mem) Corrupt(id cid.ID) error {
 		m.blocks[id] = []byte{0}
 		return nil
 	}
-	b[0] ^= 1
+	// A changed copy, not a write into the stored slice: Get reads
+	// stored slices outside the lock, so they never change in place.
+	c := append([]byte{}, b...)
+	c[0] ^= 1
+	m.blocks[id] = c
 	return nil
 }
